@@ -1,0 +1,5 @@
+import sys
+
+from gophermart.server.cli import main
+
+sys.exit(main())

@@ -1,0 +1,137 @@
+"""The ``gophermart`` command: ``serve`` (the default), ``migrate``, ``accrual``, ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from gophermart.server.settings import Settings, SettingsError, load_settings
+
+SUBCOMMANDS = ("serve", "migrate", "accrual", "demo")
+USAGE_ERROR = 2
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn, minus re-raising SIGINT/SIGTERM after a graceful stop.
+
+    uvicorn re-raises the captured signal once it has shut down, which turns a clean stop
+    into exit status 130/143; a service that finished its in-flight requests exits 0.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_server(app: ASGIApp, *, host: str, port: int, log_level: str) -> None:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+    GracefulServer(config).run()
+
+
+def _add_server_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-a", dest="run_address", help="listen address host:port (RUN_ADDRESS)")
+    parser.add_argument(
+        "-d", dest="database_uri", help="database URI, postgres:// or sqlite:/// (DATABASE_URI)"
+    )
+
+
+def _fail(message: str) -> int:
+    print(f"gophermart: {message}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def serve(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="gophermart serve", description="Run the service.")
+    _add_server_flags(parser)
+    parser.add_argument(
+        "-r", dest="accrual_address", help="accrual system base URL (ACCRUAL_SYSTEM_ADDRESS)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(
+            run_address=args.run_address,
+            database_uri=args.database_uri,
+            accrual_address=args.accrual_address,
+            require_accrual=True,
+        )
+    except SettingsError as exc:
+        return _fail(str(exc))
+    from gophermart.server.app import create_app
+
+    configure_logging(settings.log_level)
+    run_server(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+    )
+    return 0
+
+
+def migrate_command(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="gophermart migrate", description="Bring the database schema up to date."
+    )
+    parser.add_argument("-d", dest="database_uri", help="database URI (DATABASE_URI)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(database_uri=args.database_uri)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    configure_logging(settings.log_level)
+    asyncio.run(_migrate(settings))
+    print(f"gophermart: {settings.database.display} is up to date")
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    from gophermart.migrations import migrate
+    from gophermart.store.database import Database
+
+    db = Database(settings.database, pool_size=1)
+    try:
+        await migrate(db)
+    finally:
+        await db.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args and args[0] in SUBCOMMANDS else "serve"
+    if command == "migrate":
+        return migrate_command(args)
+    if command == "accrual":
+        from gophermart.accrual.cli import accrual_command
+
+        return accrual_command(args)
+    if command == "demo":
+        from gophermart.server.demo import demo_command
+
+        return demo_command(args)
+    return serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

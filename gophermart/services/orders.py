@@ -1,0 +1,52 @@
+"""Uploading and listing orders."""
+
+from __future__ import annotations
+
+from gophermart.models.money import order_number_problem
+from gophermart.models.types import utcnow
+from gophermart.services.errors import (
+    InvalidOrderNumber,
+    OrderUploadedByAnotherUser,
+    ValidationError,
+)
+from gophermart.services.records import OrderRecord, Principal, UploadResult
+from gophermart.store import orders
+from gophermart.store.database import Database
+
+
+def normalize_order_number(raw: str) -> str:
+    """Surrounding whitespace is ignored; then the number must be Luhn-valid digits."""
+    number = raw.strip()
+    if not number:
+        raise ValidationError("the order number is empty", field="number")
+    problem = order_number_problem(number)
+    if problem is not None:
+        raise InvalidOrderNumber(problem)
+    return number
+
+
+async def upload_order(*, db: Database, principal: Principal, number: str) -> UploadResult:
+    """Link a new order number to the user; committed before this returns.
+
+    Returns ``created=False`` when the same user uploaded it before; raises
+    OrderUploadedByAnotherUser when someone else did.
+    """
+    number = normalize_order_number(number)
+    async with db.transaction() as conn:
+        created = await orders.insert_order(
+            conn, number=number, user_id=principal.user_id, now=utcnow()
+        )
+        if created is not None:
+            return UploadResult(order=created, created=True)
+        found = await orders.find_order(conn, number=number)
+    if found is None:  # pragma: no cover - orders are never deleted
+        raise RuntimeError(f"order {number} conflicted but cannot be found")
+    owner_id, existing = found
+    if owner_id != principal.user_id:
+        raise OrderUploadedByAnotherUser("this order number was uploaded by another user")
+    return UploadResult(order=existing, created=False)
+
+
+async def list_orders(*, db: Database, principal: Principal) -> list[OrderRecord]:
+    async with db.read() as conn:
+        return await orders.list_orders(conn, user_id=principal.user_id)

@@ -1,0 +1,111 @@
+"""Statements of the loyalty account and its ledger.
+
+The cached totals on ``loyalty_account`` only ever move by conditional UPDATEs in the same
+transaction as the ledger row that justifies them; nothing reads a balance to write it back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gophermart.models.enums import TransactionType
+from gophermart.models.types import uuid7
+from gophermart.services.records import BalanceRecord, WithdrawalRecord
+from gophermart.store import tables
+from gophermart.store.dialect import insert
+
+_acc = tables.loyalty_account
+_tx = tables.ledger
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    account_id: uuid.UUID
+    amount: int
+    created_at: datetime
+
+
+async def get_balance(conn: AsyncConnection, *, account_id: uuid.UUID) -> BalanceRecord | None:
+    row = (
+        await conn.execute(select(_acc.c.balance, _acc.c.withdrawn).where(_acc.c.id == account_id))
+    ).first()
+    return BalanceRecord(current=row[0], withdrawn=row[1]) if row is not None else None
+
+
+async def debit(conn: AsyncConnection, *, account_id: uuid.UUID, amount: int) -> bool:
+    """Take ``amount`` off the balance if it covers it; False (nothing changed) otherwise."""
+    statement = (
+        update(_acc)
+        .where(_acc.c.id == account_id, _acc.c.balance >= amount)
+        .values(balance=_acc.c.balance - amount, withdrawn=_acc.c.withdrawn + amount)
+    )
+    return (await conn.execute(statement)).rowcount == 1
+
+
+async def credit(conn: AsyncConnection, *, account_id: uuid.UUID, amount: int) -> None:
+    await conn.execute(
+        update(_acc).where(_acc.c.id == account_id).values(balance=_acc.c.balance + amount)
+    )
+
+
+async def insert_entry(
+    conn: AsyncConnection,
+    *,
+    account_id: uuid.UUID,
+    type: TransactionType,
+    amount: int,
+    order_number: str,
+    order_id: uuid.UUID | None,
+    now: datetime,
+) -> bool:
+    """Append a ledger row; False when one of this type for this order number exists."""
+    statement = (
+        insert(conn, _tx)
+        .values(
+            id=uuid7(),
+            loyalty_account_id=account_id,
+            type=type.value,
+            amount=amount,
+            order_number=order_number,
+            order_id=order_id,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["type", "order_number"])
+        .returning(_tx.c.id)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+async def find_entry(
+    conn: AsyncConnection, *, type: TransactionType, order_number: str
+) -> LedgerEntry | None:
+    row = (
+        await conn.execute(
+            select(_tx.c.loyalty_account_id, _tx.c.amount, _tx.c.created_at).where(
+                _tx.c.type == type.value, _tx.c.order_number == order_number
+            )
+        )
+    ).first()
+    return LedgerEntry(account_id=row[0], amount=row[1], created_at=row[2]) if row else None
+
+
+async def list_withdrawals(
+    conn: AsyncConnection, *, account_id: uuid.UUID
+) -> list[WithdrawalRecord]:
+    statement = (
+        select(_tx.c.order_number, _tx.c.amount, _tx.c.created_at)
+        .where(
+            _tx.c.loyalty_account_id == account_id,
+            _tx.c.type == TransactionType.WITHDRAWAL.value,
+        )
+        .order_by(_tx.c.created_at.desc(), _tx.c.id.desc())
+    )
+    return [
+        WithdrawalRecord(order=row[0], sum=row[1], processed_at=row[2])
+        for row in await conn.execute(statement)
+    ]
