@@ -24,6 +24,7 @@ from gophermart.server.app import create_app
 from gophermart.server.context import AppContext
 from gophermart.server.settings import Settings
 from gophermart.store.database import Backend, Database, DatabaseTarget
+from tests.openapi_contract import ContractChecker
 from tests.servers import serve_app
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -136,7 +137,30 @@ async def running_app(settings: Settings) -> AsyncIterator[RunningApp]:
         yield RunningApp(app, base_url)
 
 
+@pytest.fixture(scope="session")
+def contract() -> ContractChecker:
+    return ContractChecker()
+
+
 @pytest.fixture
-async def client(running_app: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=running_app.base_url, timeout=30) as http:
+async def client(
+    running_app: RunningApp, contract: ContractChecker
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose every answer from a documented operation is checked against
+    openapi.json: a response the document does not allow fails the test."""
+
+    async def check(response: httpx.Response) -> None:
+        request = response.request
+        if not request.url.path.startswith("/api/"):
+            return
+        try:
+            contract.operation(request.method, request.url.path)
+        except (AssertionError, KeyError):
+            return  # 404/405 probes of undocumented routes
+        await response.aread()
+        contract.check_response(response)
+
+    async with httpx.AsyncClient(
+        base_url=running_app.base_url, timeout=30, event_hooks={"response": [check]}
+    ) as http:
         yield http

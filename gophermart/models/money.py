@@ -38,12 +38,11 @@ def parse_amount(value: object) -> int:
         raise AmountError("must be a finite number")
     if value <= 0:
         raise AmountError("must be greater than zero")
+    if value * KOPECKS_PER_RUBLE > MAX_KOPECKS:  # before quantize, which overflows on 1e400
+        raise AmountError("is too large")
     if value != value.quantize(_CENT, rounding=ROUND_HALF_UP):
         raise AmountError("must have at most two decimal places")
-    kopecks = int(value * KOPECKS_PER_RUBLE)
-    if kopecks > MAX_KOPECKS:
-        raise AmountError("is too large")
-    return kopecks
+    return int(value * KOPECKS_PER_RUBLE)
 
 
 def round_to_kopecks(value: Decimal) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -180,13 +181,27 @@ async def list_withdrawals(request: Request) -> Response:
     )
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _route(path: str, handlers: dict[str, Endpoint]) -> Route:
+    """One route per path, so a wrong method gets a 405 whose Allow lists every method."""
+    if len(handlers) == 1:
+        [(method, handler)] = handlers.items()
+        return Route(path, handler, methods=[method])
+
+    async def dispatch(request: Request) -> Response:
+        return await handlers[request.method](request)
+
+    return Route(path, dispatch, methods=list(handlers))
+
+
 def rest_routes() -> list[BaseRoute]:
     return [
-        Route("/api/user/register", register, methods=["POST"]),
-        Route("/api/user/login", login, methods=["POST"]),
-        Route("/api/user/orders", upload_order, methods=["POST"]),
-        Route("/api/user/orders", list_orders, methods=["GET"]),
-        Route("/api/user/balance", get_balance, methods=["GET"]),
-        Route("/api/user/balance/withdraw", withdraw, methods=["POST"]),
-        Route("/api/user/withdrawals", list_withdrawals, methods=["GET"]),
+        _route("/api/user/register", {"POST": register}),
+        _route("/api/user/login", {"POST": login}),
+        _route("/api/user/orders", {"POST": upload_order, "GET": list_orders}),
+        _route("/api/user/balance", {"GET": get_balance}),
+        _route("/api/user/balance/withdraw", {"POST": withdraw}),
+        _route("/api/user/withdrawals", {"GET": list_withdrawals}),
     ]

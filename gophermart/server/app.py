@@ -16,6 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gophermart.migrations import migrate
+from gophermart.rest.docs import docs_routes
 from gophermart.rest.endpoints import rest_routes
 from gophermart.rest.errors import domain_error_handler, http_error_handler
 from gophermart.server.context import AppContext, app_context
@@ -67,6 +68,7 @@ def create_app(settings: Settings, *, hasher: PasswordHasher | None = None) -> S
 
     routes: list[BaseRoute] = [
         *rest_routes(),
+        *docs_routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]

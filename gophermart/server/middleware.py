@@ -14,11 +14,18 @@ from gophermart.server.problems import PROBLEM_MEDIA_TYPE, problem_body
 logger = logging.getLogger("gophermart.http")
 
 MAX_BODY_BYTES = 1024 * 1024
+# An oversized body up to this size is read and dropped so that the client, which is still
+# sending, gets its 413 instead of a reset connection; past it the connection is closed.
+DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES
 
 
 class _Rejected(Exception):
-    def __init__(self, status: int, detail: str, code: str) -> None:
-        self.status, self.detail, self.code = status, detail, code
+    def __init__(self, status: int, detail: str, code: str, *, close: bool = False) -> None:
+        self.status, self.detail, self.code, self.close = status, detail, code, close
+
+
+def _too_large(*, close: bool) -> _Rejected:
+    return _Rejected(413, "the request body is over 1 MiB", "payload_too_large", close=close)
 
 
 async def _send_problem(
@@ -71,8 +78,8 @@ class RequestBodyMiddleware:
             return
         try:
             length = _header(scope, b"content-length")
-            if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-                raise _Rejected(413, "the request body is over 1 MiB", "payload_too_large")
+            if length is not None and length.isdigit() and int(length) > DRAIN_LIMIT_BYTES:
+                raise _too_large(close=True)
             body = await self._read(receive)
             encoding = (_header(scope, b"content-encoding") or b"identity").strip().lower()
             if encoding == b"gzip":
@@ -83,7 +90,7 @@ class RequestBodyMiddleware:
                 )
         except _Rejected as rejected:
             await _send_problem(
-                send, rejected.status, rejected.detail, rejected.code, close=True
+                send, rejected.status, rejected.detail, rejected.code, close=rejected.close
             )
             return
         headers = [
@@ -110,13 +117,18 @@ class RequestBodyMiddleware:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise _Rejected(400, "the client went away mid-body", "client_disconnected")
+                raise _Rejected(400, "the client went away mid-body", "client_disconnected", close=True)
             chunk = message.get("body", b"")
             size += len(chunk)
+            more = message.get("more_body", False)
             if size > MAX_BODY_BYTES:
-                raise _Rejected(413, "the request body is over 1 MiB", "payload_too_large")
+                while more and size <= DRAIN_LIMIT_BYTES:
+                    message = await receive()
+                    size += len(message.get("body", b""))
+                    more = message.get("more_body", False)
+                raise _too_large(close=more)
             chunks.append(chunk)
-            if not message.get("more_body", False):
+            if not more:
                 return b"".join(chunks)
 
 
