@@ -9,25 +9,13 @@ import uuid
 import httpx
 
 from gophermart.models.enums import LoyaltyStatus
+from gophermart.models.money import luhn_complete
 from gophermart.services import accrual, orders
 from gophermart.services.records import Principal
 from gophermart.store.database import Database
 
 PASSWORD = "correct-horse-battery"
 _counter = itertools.count(1)
-
-
-def luhn_complete(payload: str) -> str:
-    """``payload`` plus the check digit that makes it pass the Luhn check."""
-    total = 0
-    for index, char in enumerate(reversed(payload)):
-        digit = int(char)
-        if index % 2 == 0:  # doubled once the check digit is appended
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return payload + str((10 - total % 10) % 10)
 
 
 def order_number() -> str:

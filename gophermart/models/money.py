@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+import orjson
+
 KOPECKS_PER_RUBLE = 100
 # Far above any real balance, far below BIGINT: keeps SQL arithmetic from overflowing.
 MAX_KOPECKS = 10**17
 MAX_ORDER_NUMBER_LENGTH = 255
 _CENT = Decimal("0.01")
+_MAX_RUBLES = Decimal(MAX_KOPECKS).scaleb(-2)
+# Below 2**46 rubles doubles lie less than a kopeck apart, so ``kopecks / 100`` is the double
+# nearest to the two-decimal value and its shortest repr is exactly that value. Above it
+# (≈ 70 trillion rubles) two kopeck values can share a double.
+_EXACT_FLOAT_KOPECKS = 2**46 * KOPECKS_PER_RUBLE
 
 
 class AmountError(ValueError):
@@ -25,7 +32,7 @@ def parse_amount(value: object) -> int:
     Accepts ``int``, ``Decimal`` and decimal strings; rejects ``bool`` and ``float`` (a float
     has already lost the digits we would need to check).
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise AmountError("must be a number")
     if isinstance(value, int):
         value = Decimal(value)
@@ -38,27 +45,41 @@ def parse_amount(value: object) -> int:
         raise AmountError("must be a finite number")
     if value <= 0:
         raise AmountError("must be greater than zero")
-    if value * KOPECKS_PER_RUBLE > MAX_KOPECKS:  # before quantize, which overflows on 1e400
+    # Compared, not multiplied: arithmetic on 1e999999 overflows the Decimal context, and
+    # quantize fails on more digits than the context's precision.
+    if value > _MAX_RUBLES:
         raise AmountError("is too large")
-    if value != value.quantize(_CENT, rounding=ROUND_HALF_UP):
+    quantized = value.quantize(_CENT, rounding=ROUND_HALF_UP)
+    if value != quantized:
         raise AmountError("must have at most two decimal places")
-    return int(value * KOPECKS_PER_RUBLE)
+    return int(quantized.scaleb(2))
 
 
 def round_to_kopecks(value: Decimal) -> int:
-    """Round a ruble amount half-up to whole kopecks (729.975 → 72998)."""
-    return int((value * KOPECKS_PER_RUBLE).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """Round a ruble amount half-up to whole kopecks (729.975 → 72998).
+
+    Rounds from the exact value however many digits it has (multiplying first would round
+    to the context's 28 digits, then round again). AmountError when it is not finite or
+    beyond ±MAX_KOPECKS.
+    """
+    if not value.is_finite() or value.copy_abs() > _MAX_RUBLES:
+        raise AmountError("is out of range")
+    return int(value.quantize(_CENT, rounding=ROUND_HALF_UP).scaleb(2))
 
 
-def kopecks_to_number(kopecks: int) -> int | float:
+def kopecks_to_number(kopecks: int) -> int | float | orjson.Fragment:
     """A JSON-ready number with at most two decimals: 72998 → 729.98, 0 → 0, 4250 → 42.5.
 
-    ``kopecks / 100`` is the double nearest to the decimal value, and its shortest repr (what
-    JSON encoders print) is exactly that decimal for every integer below 2**53.
+    Whole rubles are an ``int``. Otherwise ``kopecks / 100`` is the double nearest to the
+    decimal value, and its shortest repr (what JSON encoders print) is exactly that decimal
+    below 2**46 rubles; beyond, where a double cannot tell kopecks apart, the exact digits
+    go out as an ``orjson.Fragment`` (pre-rendered JSON).
     """
     if kopecks % KOPECKS_PER_RUBLE == 0:
         return kopecks // KOPECKS_PER_RUBLE
-    return kopecks / KOPECKS_PER_RUBLE
+    if abs(kopecks) < _EXACT_FLOAT_KOPECKS:
+        return kopecks / KOPECKS_PER_RUBLE
+    return orjson.Fragment(str(kopecks_to_decimal(kopecks).normalize()))
 
 
 def kopecks_to_decimal(kopecks: int) -> Decimal:
@@ -79,6 +100,15 @@ def luhn_valid(number: str) -> bool:
                 digit -= 9
         total += digit
     return total % 10 == 0
+
+
+def luhn_complete(payload: str) -> str:
+    """``payload`` (digits) followed by the check digit that makes it pass the Luhn check."""
+    total = 0
+    for index, char in enumerate(reversed(payload)):
+        digit = (ord(char) - 48) * (2 if index % 2 == 0 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return payload + str((10 - total % 10) % 10)
 
 
 def order_number_problem(number: str) -> str | None:

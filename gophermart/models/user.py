@@ -30,9 +30,7 @@ class User(SQLModel, table=True):
 
     id: uuid.UUID = Field(primary_key=True)
     loyalty_account_id: uuid.UUID = Field(
-        sa_column=Column(
-            Uuid, ForeignKey("loyalty_account.id"), nullable=False, unique=True
-        )
+        sa_column=Column(Uuid, ForeignKey("loyalty_account.id"), nullable=False, unique=True)
     )
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 

@@ -112,10 +112,12 @@ async def upload_order(request: Request) -> Response:
     if content_type is not None and content_type.split(";")[0].strip().lower() != "text/plain":
         raise ValidationError("the order number must be sent as text/plain")
     body = await request.body()
+    ctx = app_context(request)
     result = await orders.upload_order(
-        db=app_context(request).db,
+        db=ctx.db,
         principal=principal,
         number=body.decode("utf-8", errors="replace"),
+        on_created=ctx.order_uploaded,
     )
     return Response(status_code=202 if result.created else 200)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import httpx
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,13 +17,17 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gophermart.accrual.client import AccrualClient
+from gophermart.accrual.poller import Poller
 from gophermart.migrations import migrate
 from gophermart.rest.docs import docs_routes
 from gophermart.rest.endpoints import rest_routes
 from gophermart.rest.errors import domain_error_handler, http_error_handler
 from gophermart.server.context import AppContext, app_context
+from gophermart.server.metrics import LatencyMiddleware, Metrics, metrics_endpoint
 from gophermart.server.middleware import ErrorMiddleware, RequestBodyMiddleware
 from gophermart.server.settings import Settings
+from gophermart.services.accrual import OrderChange
 from gophermart.services.auth import PasswordHasher, TokenCodec, load_or_create_secret
 from gophermart.services.errors import DomainError
 from gophermart.store.database import Database
@@ -45,25 +51,69 @@ async def readyz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
+def accrual_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The one HTTP client every request to the accrual system goes through."""
+    connections = settings.poller.concurrency
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(5.0, connect=2.0),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
+
+
+def build_poller(
+    settings: Settings, *, db: Database, metrics: Metrics, http: httpx.AsyncClient
+) -> Poller | None:
+    if settings.accrual_address is None:
+        return None
+    return Poller(
+        db=db,
+        client=AccrualClient(http, settings.accrual_address),
+        config=settings.poller,
+        on_outcome=lambda label: metrics.accrual_requests.labels(outcome=label).inc(),
+        on_pause=metrics.rate_limit_pauses.inc,
+        on_change=lambda change: _count_credit(metrics, change),
+    )
+
+
+async def _count_credit(metrics: Metrics, change: OrderChange) -> None:
+    if change.credited:
+        metrics.points_credited.inc(change.credited / 100)
+
+
+async def _stop_poller(poller: Poller, task: asyncio.Task[None]) -> None:
+    poller.stop()
+    await task
+
+
 def create_app(settings: Settings, *, hasher: PasswordHasher | None = None) -> Starlette:
     """Build the ASGI app; nothing touches the database until the lifespan starts."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database, pool_size=settings.pool_size)
+        http = accrual_http_client(settings)
         try:
             if settings.migrate_on_start:
                 await migrate(db)
             secret = settings.secret_key or await load_or_create_secret(db=db)
+            metrics = Metrics()
+            poller = build_poller(settings, db=db, metrics=metrics, http=http)
             app.state.context = AppContext(
                 settings=settings,
                 db=db,
                 hasher=hasher or PasswordHasher(),
                 tokens=TokenCodec(secret=secret, ttl=settings.token_ttl),
+                metrics=metrics,
+                poller=poller,
             )
             logger.info("serving on %s, database %s", settings.base_url, db.target.display)
-            yield
+            async with contextlib.AsyncExitStack() as background:
+                if poller is not None:
+                    task = asyncio.create_task(poller.run(), name="accrual-poller")
+                    background.push_async_callback(_stop_poller, poller, task)
+                yield
         finally:
+            await http.aclose()
             await db.dispose()
 
     routes: list[BaseRoute] = [
@@ -71,10 +121,12 @@ def create_app(settings: Settings, *, hasher: PasswordHasher | None = None) -> S
         *docs_routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,
         middleware=[
+            Middleware(LatencyMiddleware),
             Middleware(ErrorMiddleware),
             Middleware(GZipMiddleware, minimum_size=512),
             Middleware(RequestBodyMiddleware),

@@ -20,9 +20,7 @@ def presented_token(conn: HTTPConnection) -> str | None:
     return conn.cookies.get(COOKIE_NAME) or None
 
 
-def attach_token(
-    response: Response, token: IssuedToken, *, max_age: int, secure: bool
-) -> None:
+def attach_token(response: Response, token: IssuedToken, *, max_age: int, secure: bool) -> None:
     """Send the token both ways a client may keep it: header and HttpOnly cookie."""
     response.headers["Authorization"] = f"Bearer {token.token}"
     response.set_cookie(

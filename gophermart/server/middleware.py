@@ -117,7 +117,9 @@ class RequestBodyMiddleware:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise _Rejected(400, "the client went away mid-body", "client_disconnected", close=True)
+                raise _Rejected(
+                    400, "the client went away mid-body", "client_disconnected", close=True
+                )
             chunk = message.get("body", b"")
             size += len(chunk)
             more = message.get("more_body", False)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from gophermart.accrual.client import normalize_base_url
+from gophermart.accrual.poller import PollerConfig
 from gophermart.store.database import Backend, DatabaseTarget
 
 DEFAULT_RUN_ADDRESS = "localhost:8080"
@@ -35,6 +37,7 @@ class Settings:
     pool_size: int = 10
     migrate_on_start: bool = True
     log_level: str = "info"
+    poller: PollerConfig = field(default_factory=PollerConfig)
 
     @property
     def base_url(self) -> str:
@@ -81,17 +84,10 @@ def parse_database_uri(value: str, *, name: str = "DATABASE_URI") -> DatabaseTar
 
 def parse_accrual_address(value: str, *, name: str = "ACCRUAL_SYSTEM_ADDRESS") -> str:
     """A base URL; a bare ``host:port`` is taken as http."""
-    raw = value.strip().rstrip("/")
-    if "://" not in raw:
-        raw = f"http://{raw}"
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SettingsError(f"{name}: expected a URL such as http://localhost:8081, got {value!r}")
     try:
-        parts.port  # noqa: B018 - raises on a malformed port
+        return normalize_base_url(value)
     except ValueError as exc:
         raise SettingsError(f"{name}: {exc}") from None
-    return raw
 
 
 def _parse_bool(value: str, *, name: str) -> bool:
@@ -138,6 +134,7 @@ def load_settings(
     if secret is not None and len(secret) < 32:
         raise SettingsError("SECRET_KEY: must be at least 32 characters")
     ttl = env.get("TOKEN_TTL_SECONDS")
+    poll_cap = env.get("ACCRUAL_POLL_INTERVAL_CAP_SECONDS")
     pool = env.get("DB_POOL_SIZE")
     return Settings(
         host=host,
@@ -151,4 +148,11 @@ def load_settings(
         cookie_secure=_parse_bool(env.get("COOKIE_SECURE", ""), name="COOKIE_SECURE"),
         pool_size=_parse_positive_int(pool, name="DB_POOL_SIZE") if pool else 10,
         log_level=(env.get("LOG_LEVEL") or "info").lower(),
+        poller=PollerConfig(
+            unknown_interval_cap=_parse_positive_int(
+                poll_cap, name="ACCRUAL_POLL_INTERVAL_CAP_SECONDS"
+            )
+        )
+        if poll_cap
+        else PollerConfig(),
     )

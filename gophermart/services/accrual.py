@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gophermart.models.enums import LoyaltyStatus, OrderStatus, TransactionType
 from gophermart.models.types import utcnow
 from gophermart.store import accrual as accrual_store
 from gophermart.store import ledger
+from gophermart.store import poller as poller_store
 from gophermart.store.database import Database
+from gophermart.store.poller import Claim
+
+__all__ = ["Claim", "OrderChange", "apply_result", "claim_due_orders", "next_due_at"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +96,35 @@ async def apply_result(
     return OrderChange(
         order_number=order_number, user_id=user_id, account_id=None, status=status, credited=0
     )
+
+
+async def claim_due_orders(*, db: Database, lease: timedelta, limit: int) -> list[Claim]:
+    """Lease up to ``limit`` due pending orders for this poller (none other asks for them)."""
+    now = utcnow()
+    async with db.transaction() as conn:
+        return await poller_store.claim_due(conn, now=now, lease_until=now + lease, limit=limit)
+
+
+async def next_due_at(*, db: Database) -> datetime | None:
+    async with db.read() as conn:
+        return await poller_store.next_due_at(conn, now=utcnow())
+
+
+async def postpone(
+    *, db: Database, order_number: str, next_poll_at: datetime, attempts: int
+) -> None:
+    """No usable answer about the order: release it until ``next_poll_at``."""
+    async with db.transaction() as conn:
+        await poller_store.postpone(
+            conn, number=order_number, next_poll_at=next_poll_at, attempts=attempts
+        )
+
+
+async def release_claims(*, db: Database, order_numbers: Sequence[str]) -> None:
+    async with db.transaction() as conn:
+        await poller_store.release(conn, numbers=order_numbers)
+
+
+async def count_orders_by_status(*, db: Database) -> dict[OrderStatus, int]:
+    async with db.read() as conn:
+        return await poller_store.count_by_status(conn)

@@ -19,7 +19,12 @@ import jwt
 from passlib.context import CryptContext
 
 from gophermart.models.types import utcnow
-from gophermart.services.errors import InvalidCredentials, LoginTaken, Unauthenticated, ValidationError
+from gophermart.services.errors import (
+    InvalidCredentials,
+    LoginTaken,
+    Unauthenticated,
+    ValidationError,
+)
 from gophermart.services.records import AuthSession, IssuedToken, Principal
 from gophermart.store import settings as settings_store
 from gophermart.store import users
@@ -27,9 +32,9 @@ from gophermart.store.database import Database
 
 LOGIN_LENGTH = (3, 64)
 PASSWORD_LENGTH = (8, 1024)
-TOKEN_ALGORITHM = "HS256"
+TOKEN_ALGORITHM = "HS256"  # noqa: S105 - an algorithm name, not a secret
 MIN_SECRET_LENGTH = 32
-SECRET_SETTING_KEY = "token_secret"
+SECRET_SETTING_KEY = "token_secret"  # noqa: S105 - the name of a setting, not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +132,7 @@ def validate_credentials(login: str, password: str) -> None:
         raise ValidationError("login must not contain control characters", field="login")
     low, high = PASSWORD_LENGTH
     if not low <= len(password) <= high:
-        raise ValidationError(
-            f"password must be {low} to {high} characters long", field="password"
-        )
+        raise ValidationError(f"password must be {low} to {high} characters long", field="password")
 
 
 async def load_or_create_secret(*, db: Database) -> str:
@@ -166,9 +169,7 @@ async def login(
     validate_credentials(login, password)
     async with db.read() as conn:
         credentials = await users.find_credentials(conn, login_key=login_key(login))
-    ok, new_hash = await hasher.verify(
-        password, credentials.password_hash if credentials else None
-    )
+    ok, new_hash = await hasher.verify(password, credentials.password_hash if credentials else None)
     if credentials is None or not ok:
         raise InvalidCredentials("wrong login or password")
     if new_hash is not None:

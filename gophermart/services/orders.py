@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gophermart.models.money import order_number_problem
 from gophermart.models.types import utcnow
 from gophermart.services.errors import (
@@ -25,20 +27,30 @@ def normalize_order_number(raw: str) -> str:
     return number
 
 
-async def upload_order(*, db: Database, principal: Principal, number: str) -> UploadResult:
+async def upload_order(
+    *,
+    db: Database,
+    principal: Principal,
+    number: str,
+    on_created: Callable[[], None] | None = None,
+) -> UploadResult:
     """Link a new order number to the user; committed before this returns.
 
     Returns ``created=False`` when the same user uploaded it before; raises
-    OrderUploadedByAnotherUser when someone else did.
+    OrderUploadedByAnotherUser when someone else did. ``on_created`` runs after the commit of
+    a new order (it wakes the poller).
     """
     number = normalize_order_number(number)
     async with db.transaction() as conn:
         created = await orders.insert_order(
             conn, number=number, user_id=principal.user_id, now=utcnow()
         )
-        if created is not None:
-            return UploadResult(order=created, created=True)
-        found = await orders.find_order(conn, number=number)
+        if created is None:
+            found = await orders.find_order(conn, number=number)
+    if created is not None:
+        if on_created is not None:
+            on_created()
+        return UploadResult(order=created, created=True)
     if found is None:  # pragma: no cover - orders are never deleted
         raise RuntimeError(f"order {number} conflicted but cannot be found")
     owner_id, existing = found

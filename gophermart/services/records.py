@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from gophermart.models.enums import OrderStatus, TransactionType
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +70,38 @@ class TransactionRecord:
     amount: int
     order_number: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PageKey:
+    """Where an item sits in a newest-first listing: its timestamp, then its id.
+
+    The id breaks ties between equal timestamps (UUIDv7 ids are time-ordered too), so a key
+    names one position exactly and keyset pages neither skip nor repeat rows.
+    """
+
+    at: datetime
+    id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class PageEntry(Generic[T]):
+    key: PageKey
+    record: T
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """Up to ``first`` entries after a key, newest first; ``has_next`` when more follow."""
+
+    entries: list[PageEntry[T]]
+    has_next: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    """Which of a user's orders a listing shows; None means "any"."""
+
+    statuses: frozenset[OrderStatus] | None = None
+    uploaded_after: datetime | None = None  # inclusive
+    uploaded_before: datetime | None = None  # exclusive

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gophermart.models.enums import OrderStatus
@@ -18,7 +20,7 @@ _o = tables.order
 _ORDER_COLUMNS = (_o.c.number, _o.c.status, _o.c.accrual, _o.c.uploaded_at)
 
 
-def _record(row: Row[tuple[str, str, int | None, datetime]]) -> OrderRecord:
+def _record(row: Sequence[Any]) -> OrderRecord:
     return OrderRecord(
         number=row[0], status=OrderStatus(row[1]), accrual=row[2], uploaded_at=row[3]
     )
@@ -46,16 +48,11 @@ async def insert_order(
     return _record(row) if row is not None else None
 
 
-async def find_order(
-    conn: AsyncConnection, *, number: str
-) -> tuple[uuid.UUID, OrderRecord] | None:
+async def find_order(conn: AsyncConnection, *, number: str) -> tuple[uuid.UUID, OrderRecord] | None:
     """The owner and state of an order, by number."""
-    row = (await conn.execute(select(_o.c.user_id, *_ORDER_COLUMNS).where(_o.c.number == number))).first()
-    if row is None:
-        return None
-    return row[0], OrderRecord(
-        number=row[1], status=OrderStatus(row[2]), accrual=row[3], uploaded_at=row[4]
-    )
+    statement = select(_o.c.user_id, *_ORDER_COLUMNS).where(_o.c.number == number)
+    row = (await conn.execute(statement)).first()
+    return (row[0], _record(row[1:])) if row is not None else None
 
 
 async def list_orders(conn: AsyncConnection, *, user_id: uuid.UUID) -> list[OrderRecord]:

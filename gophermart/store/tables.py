@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from typing import cast
+from gophermart.models import metadata
 
-from sqlalchemy import Table
-
-from gophermart.models import (
-    AppSetting,
-    BonusCalculation,
-    LoyaltyAccount,
-    LoyaltyAccountTransaction,
-    Order,
-    User,
-    UserAccount,
-)
-
-app_setting = cast(Table, AppSetting.__table__)
-bonus_calculation = cast(Table, BonusCalculation.__table__)
-loyalty_account = cast(Table, LoyaltyAccount.__table__)
-ledger = cast(Table, LoyaltyAccountTransaction.__table__)
-order = cast(Table, Order.__table__)
-user = cast(Table, User.__table__)
-user_account = cast(Table, UserAccount.__table__)
+app_setting = metadata.tables["app_setting"]
+bonus_calculation = metadata.tables["bonus_calculation"]
+loyalty_account = metadata.tables["loyalty_account"]
+ledger = metadata.tables["loyalty_account_transaction"]
+order = metadata.tables["order"]
+user = metadata.tables["user"]
+user_account = metadata.tables["user_account"]

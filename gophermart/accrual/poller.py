@@ -1,0 +1,296 @@
+"""The poller: asks the accrual system about every pending order and applies the answers.
+
+One loop per process: claim a batch of due orders under a lease, ask about each with bounded
+concurrency through the shared client and the shared rate limiter, apply every answer through
+``services.accrual`` (one short transaction each, never while an HTTP call is open), then
+claim again — or sleep until the earliest order is due or an upload wakes it.
+
+How often an order is asked:
+- an answer that is not final (204 → NEW, REGISTERED/PROCESSING) asks again after an interval
+  that starts small and doubles to a cap (the accrual system may learn of the order later);
+- no usable answer (5xx, timeout, refused connection) backs off exponentially, with jitter so
+  that a recovering system is not hit by every order at the same instant;
+- a 429 pauses everyone (RateLimiter) and puts the order back as due when the pause ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from gophermart.accrual.client import (
+    AccrualClient,
+    AccrualOutcome,
+    Answered,
+    NotRegistered,
+    RateLimited,
+    ServerError,
+    Unreachable,
+)
+from gophermart.accrual.limiter import RateLimiter
+from gophermart.models.enums import LoyaltyStatus
+from gophermart.models.types import utcnow
+from gophermart.services import accrual
+from gophermart.services.accrual import Claim, OrderChange
+from gophermart.store.database import Database
+
+logger = logging.getLogger("gophermart.poller")
+
+OnChange = Callable[[OrderChange], Awaitable[None]]
+OnOutcome = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PollerConfig:
+    batch_size: int = 100
+    concurrency: int = 16
+    lease: timedelta = timedelta(seconds=30)
+    # NEW (204): the order may show up there later.
+    unknown_interval: float = 1.0
+    unknown_interval_cap: float = 60.0
+    # REGISTERED/PROCESSING: being calculated; results usually come within seconds.
+    pending_interval: float = 0.25
+    pending_interval_cap: float = 10.0
+    failure_backoff: float = 1.0
+    failure_backoff_cap: float = 60.0
+    # Upper bound of an idle sleep: catches orders another instance released early.
+    idle_wake: float = 5.0
+    # In-flight requests may finish this long after stop() before they are cancelled.
+    stop_grace: float = 5.0
+
+
+def growing_delay(*, start: float, cap: float, attempts: int) -> float:
+    """``start`` doubled per attempt, capped (the exponent is bounded so it cannot overflow)."""
+    return float(min(cap, start * 2 ** min(attempts, 30)))
+
+
+def jittered(delay: float, rng: random.Random) -> float:
+    """Between half and all of ``delay``: spreads retries of orders that failed together."""
+    return delay * (0.5 + rng.random() / 2)
+
+
+def outcome_label(outcome: AccrualOutcome) -> str:
+    match outcome:
+        case Answered(status=status):
+            return status.lower()
+        case NotRegistered():
+            return "not_registered"
+        case RateLimited():
+            return "rate_limited"
+        case ServerError():
+            return "server_error"
+        case Unreachable(reason=reason):
+            return reason
+
+
+class Poller:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        client: AccrualClient,
+        config: PollerConfig | None = None,
+        limiter: RateLimiter | None = None,
+        on_change: OnChange | None = None,
+        on_outcome: OnOutcome | None = None,
+        on_pause: Callable[[], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._db = db
+        self._client = client
+        self.config = config or PollerConfig()
+        self.limiter = limiter or RateLimiter()
+        self._on_change = on_change
+        self._on_outcome = on_outcome
+        self._on_pause = on_pause
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._semaphore = asyncio.Semaphore(self.config.concurrency)
+
+    def wake(self) -> None:
+        """An order was uploaded: look for due orders now instead of at the next timer."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Poll until ``stop()``; a failing batch is logged and retried, never fatal."""
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                claimed = await self.run_once()
+                failures = 0
+            except Exception:
+                failures += 1
+                delay = jittered(
+                    growing_delay(
+                        start=self.config.failure_backoff,
+                        cap=self.config.failure_backoff_cap,
+                        attempts=failures,
+                    ),
+                    self._rng,
+                )
+                logger.exception("poll cycle failed; retrying in %.1f s", delay)
+                await self._sleep(delay)
+                continue
+            if not claimed:
+                await self._sleep_until_due()
+
+    async def run_once(self) -> int:
+        """Claim one batch and process it; the number of orders claimed."""
+        paused = self.limiter.paused_for()
+        if paused > 0:
+            await self._sleep(paused)
+            if self._stopping.is_set():
+                return 0
+        self._wake.clear()
+        claims = await accrual.claim_due_orders(
+            db=self._db, lease=self.config.lease, limit=self._batch_limit()
+        )
+        if not claims:
+            return 0
+        logger.debug("claimed %d orders", len(claims))
+        tasks = [asyncio.create_task(self._process(claim)) for claim in claims]
+        batch = asyncio.ensure_future(asyncio.wait(tasks))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({batch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not batch.done():  # stopping: a grace period, then the rest give their claims back
+            _, pending = await asyncio.wait(tasks, timeout=self.config.stop_grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            batch.cancel()
+        return len(claims)
+
+    async def _process(self, claim: Claim) -> None:
+        try:
+            async with self._semaphore:
+                if self._stopping.is_set():
+                    await accrual.release_claims(db=self._db, order_numbers=[claim.number])
+                    return
+                await self.limiter.acquire()
+                outcome = await self._client.fetch(claim.number)
+            if self._on_outcome is not None:
+                self._on_outcome(outcome_label(outcome))
+            await self._apply(claim, outcome)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    accrual.release_claims(db=self._db, order_numbers=[claim.number])
+                )
+            raise
+        except Exception:
+            # One bad order never stops the loop: log it and ask again later.
+            logger.exception("order %s: applying the accrual answer failed", claim.number)
+            with contextlib.suppress(Exception):
+                await self._postpone_after_failure(claim)
+
+    async def _apply(self, claim: Claim, outcome: AccrualOutcome) -> None:
+        match outcome:
+            case Answered(status=status, accrual_kopecks=points):
+                loyalty = LoyaltyStatus(status)
+                await self._record(claim, loyalty, points)
+            case NotRegistered():
+                await self._record(claim, LoyaltyStatus.NEW, None)
+            case RateLimited(retry_after=retry_after, limit_per_minute=limit):
+                self.limiter.pause(retry_after=retry_after, limit_per_minute=limit)
+                if self._on_pause is not None:
+                    self._on_pause()
+                logger.warning(
+                    "accrual system rate limit: pausing %.1f s, then %s requests/min",
+                    retry_after,
+                    limit if limit is not None else "unknown",
+                )
+                await accrual.postpone(
+                    db=self._db,
+                    order_number=claim.number,
+                    next_poll_at=utcnow() + timedelta(seconds=retry_after),
+                    attempts=claim.attempts,
+                )
+            case ServerError(status_code=code):
+                logger.warning("order %s: accrual system answered %d", claim.number, code)
+                await self._postpone_after_failure(claim)
+            case Unreachable(reason=reason, detail=detail):
+                logger.warning("order %s: accrual system %s: %s", claim.number, reason, detail)
+                await self._postpone_after_failure(claim)
+
+    async def _record(self, claim: Claim, loyalty: LoyaltyStatus, points: int | None) -> None:
+        status = loyalty.order_status()
+        # The interval grows while nothing moves, and starts over when the status changes.
+        attempts = claim.attempts + 1 if status is claim.status else 0
+        if status.is_final:
+            next_poll_at: datetime | None = None
+        else:
+            start, cap = (
+                (self.config.unknown_interval, self.config.unknown_interval_cap)
+                if loyalty is LoyaltyStatus.NEW
+                else (self.config.pending_interval, self.config.pending_interval_cap)
+            )
+            delay = growing_delay(start=start, cap=cap, attempts=attempts)
+            next_poll_at = utcnow() + timedelta(seconds=delay)
+        change = await accrual.apply_result(
+            db=self._db,
+            order_number=claim.number,
+            loyalty_status=loyalty,
+            accrual=points,
+            next_poll_at=next_poll_at,
+            attempts=attempts,
+        )
+        if change is None:
+            return
+        if change.credited:
+            logger.info("order %s: PROCESSED, credited %d kopecks", claim.number, change.credited)
+        if self._on_change is not None and (change.status is not claim.status or change.credited):
+            try:
+                await self._on_change(change)
+            except Exception:
+                logger.exception("order %s: publishing the change failed", claim.number)
+
+    async def _postpone_after_failure(self, claim: Claim) -> None:
+        attempts = claim.attempts + 1
+        delay = jittered(
+            growing_delay(
+                start=self.config.failure_backoff,
+                cap=self.config.failure_backoff_cap,
+                attempts=attempts - 1,
+            ),
+            self._rng,
+        )
+        await accrual.postpone(
+            db=self._db,
+            order_number=claim.number,
+            next_poll_at=utcnow() + timedelta(seconds=delay),
+            attempts=attempts,
+        )
+
+    def _batch_limit(self) -> int:
+        # Under a known rate limit a batch is what can be sent well within one lease, so that
+        # claimed orders are not left waiting until another instance may take them.
+        interval = self.limiter.interval
+        if interval is None:
+            return self.config.batch_size
+        affordable = int(self.config.lease.total_seconds() / 2 / interval)
+        return max(1, min(self.config.batch_size, affordable))
+
+    async def _sleep_until_due(self) -> None:
+        due = await accrual.next_due_at(db=self._db)
+        timeout = self.config.idle_wake
+        if due is not None:
+            timeout = min(timeout, max(0.0, (due - utcnow()).total_seconds()))
+        await self._sleep(timeout)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, cut short by ``wake()`` or ``stop()``."""
+        if seconds <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
