@@ -55,10 +55,15 @@ class SimulatorConfig:
     """Register an unknown Luhn-valid number asked via GET on the spot, with random goods."""
     seed: int | None = None
     """Seeds fault injection and generated goods, for reproducible runs."""
+    rate_window: float = RATE_WINDOW_SECONDS
+    """Seconds in a rate-limit window: a minute, as the 429 body says. Tests shorten it to
+    see several windows quickly; the rate admitted stays ``rate_limit`` a minute."""
 
     def __post_init__(self) -> None:
         if self.rate_limit is not None and self.rate_limit < 1:
             raise ValueError(f"rate_limit must be at least 1 or None, got {self.rate_limit}")
+        if self.rate_window <= 0:
+            raise ValueError(f"rate_window must be positive, got {self.rate_window}")
         if not 0.0 <= self.fail_rate <= 1.0:
             raise ValueError(f"fail_rate must be within [0, 1], got {self.fail_rate}")
         if self.latency_ms < 0:
@@ -153,10 +158,17 @@ class MemoryStore:
 
 
 class FixedWindowLimiter:
-    """At most ``limit`` admissions per 60-second window, shared by the whole service."""
+    """At most ``limit`` admissions a minute, counted in fixed windows, for the whole service.
 
-    def __init__(self, *, limit: int, clock: Clock) -> None:
+    The window is a minute, as announced; tests may shorten it, and then admit the same rate
+    (``limit * window / 60`` per window) so that a client pacing itself at the announced
+    ``N`` per minute stays within it.
+    """
+
+    def __init__(self, *, limit: int, clock: Clock, window: float = RATE_WINDOW_SECONDS) -> None:
         self._limit = limit
+        self._per_window = max(1, round(limit * window / RATE_WINDOW_SECONDS))
+        self._window = window
         self._clock = clock
         self._window_start: float | None = None
         self._count = 0
@@ -168,13 +180,13 @@ class FixedWindowLimiter:
     def admit(self) -> int | None:
         """``None`` when admitted, else the whole seconds (at least 1) until the window ends."""
         now = self._clock()
-        if self._window_start is None or now >= self._window_start + RATE_WINDOW_SECONDS:
+        if self._window_start is None or now >= self._window_start + self._window:
             self._window_start = now
             self._count = 0
-        if self._count < self._limit:
+        if self._count < self._per_window:
             self._count += 1
             return None
-        return max(1, math.ceil(self._window_start + RATE_WINDOW_SECONDS - now))
+        return max(1, math.ceil(self._window_start + self._window - now))
 
 
 def compute_accrual(*, goods: Sequence[Good], mechanics: Sequence[Mechanic]) -> Decimal:
@@ -312,7 +324,7 @@ class _Simulator:
         self.limiter = (
             None
             if config.rate_limit is None
-            else FixedWindowLimiter(limit=config.rate_limit, clock=clock)
+            else FixedWindowLimiter(limit=config.rate_limit, clock=clock, window=config.rate_window)
         )
         # Separate streams: generated goods must not shift which answers fail.
         self.fault_rng = random.Random(None if config.seed is None else f"faults-{config.seed}")

@@ -1,0 +1,129 @@
+"""The poller across real processes: a kill -9 mid-run, and two instances on one PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from gophermart.accrual.simulator import SimulatorConfig
+from gophermart.store import tables
+from gophermart.store.database import Backend, Database, DatabaseTarget
+from tests.accrual.recording import RecordingApp
+from tests.accrual.test_poller import (
+    accrual_rows,
+    all_processed,
+    order_statuses,
+    simulator,
+    wait_for,
+)
+from tests.conftest import TEST_SECRET
+from tests.factories import order_number, sign_up
+from tests.servers import ServerProcess, database_uri, free_port
+
+pytestmark = pytest.mark.slow
+TEXT = {"Content-Type": "text/plain"}
+
+
+@contextlib.asynccontextmanager
+async def server_process(
+    database: DatabaseTarget, accrual_url: str, log: Path
+) -> AsyncIterator[ServerProcess]:
+    port = free_port()
+    process = ServerProcess(
+        ["-a", f"127.0.0.1:{port}", "-d", database_uri(database), "-r", accrual_url],
+        port=port,
+        env={"SECRET_KEY": TEST_SECRET, "ACCRUAL_LEASE_SECONDS": "2", "LOG_LEVEL": "warning"},
+        log_path=log,
+    ).start()
+    try:
+        await process.wait_ready()
+        yield process
+    finally:
+        process.kill()
+
+
+async def assert_credited_once(db: Database, numbers: list[str]) -> None:
+    credited = await accrual_rows(db)
+    assert sorted(number for number, _ in credited) == sorted(numbers)
+    o, acc = tables.order, tables.loyalty_account
+    async with db.read() as conn:
+        order_total = (await conn.execute(select(func.sum(o.c.accrual)))).scalar_one()
+        balance_total = (await conn.execute(select(func.sum(acc.c.balance)))).scalar_one()
+    assert sum(amount for _, amount in credited) == order_total == balance_total
+
+
+async def test_kill_minus_nine_mid_run_credits_each_order_once(
+    database: DatabaseTarget, db: Database, tmp_path: Path
+) -> None:
+    config = SimulatorConfig(latency_ms=40, registered_for=0, processing_for=0, auto_register=True)
+    numbers = [order_number() for _ in range(60)]
+    async with simulator(config) as (url, _):
+        async with server_process(database, url, tmp_path / "a.log") as first:
+            async with httpx.AsyncClient(base_url=first.base_url, timeout=30) as client:
+                auth = await sign_up(client)
+                for number in numbers:
+                    response = await client.post(
+                        "/api/user/orders", content=number, headers={**auth, **TEXT}
+                    )
+                    assert response.status_code == 202
+
+            async def some_processed() -> bool:
+                return "PROCESSED" in (await order_statuses(db)).values()
+
+            await wait_for(some_processed, timeout=20, what="the first PROCESSED order")
+            first.kill()
+        statuses = await order_statuses(db)
+        assert set(statuses.values()) != {"PROCESSED"}, "the kill came too late to test anything"
+        async with server_process(database, url, tmp_path / "b.log"):
+            await wait_for(
+                lambda: all_processed(db, 60), timeout=60, what="all PROCESSED after restart"
+            )
+    await assert_credited_once(db, numbers)
+
+
+def _overlapping_asks(recorder: RecordingApp) -> list[str]:
+    by_number = sorted(recorder.hits, key=lambda hit: (hit.number, hit.started))
+    overlaps = []
+    for number, hits in itertools.groupby(by_number, key=lambda hit: hit.number):
+        ordered = list(hits)
+        overlaps += [number for a, b in itertools.pairwise(ordered) if b.started < a.finished]
+    return overlaps
+
+
+@pytest.mark.parametrize("database_factory", [Backend.POSTGRESQL], indirect=True)
+async def test_two_instances_share_the_work_without_asking_twice(
+    database: DatabaseTarget, db: Database, tmp_path: Path
+) -> None:
+    config = SimulatorConfig(
+        latency_ms=30, registered_for=0.2, processing_for=0.2, auto_register=True
+    )
+    numbers = [order_number() for _ in range(80)]
+    async with (
+        simulator(config) as (url, recorder),
+        server_process(database, url, tmp_path / "a.log") as a,
+        server_process(database, url, tmp_path / "b.log") as b,
+    ):
+        async with httpx.AsyncClient(timeout=30) as client:
+            register = await client.post(
+                f"{a.base_url}/api/user/register",
+                json={"login": "shared", "password": "correct-horse"},
+            )
+            headers = {"Authorization": register.headers["Authorization"], **TEXT}
+            for index, number in enumerate(numbers):  # uploads alternate, so both pollers wake
+                base = (a, b)[index % 2].base_url
+                assert (
+                    await client.post(f"{base}/api/user/orders", content=number, headers=headers)
+                ).status_code == 202
+        await wait_for(lambda: all_processed(db, 80), timeout=60, what="all PROCESSED")
+        await asyncio.sleep(0.2)
+    assert _overlapping_asks(recorder) == []
+    asked_by = {hit.number for hit in recorder.hits}
+    assert asked_by == set(numbers)
+    await assert_credited_once(db, numbers)
