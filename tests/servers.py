@@ -77,13 +77,16 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gophermart", *self.args],
-            env=self.env,
-            stdout=log,
-            stderr=log,
-        )
+        command = [sys.executable, "-m", "gophermart", *self.args]
+        if self.log_path is None:
+            self.process = subprocess.Popen(
+                command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            return self
+        # The child writes through its own copy of the descriptor; ours closes at once
+        # (left open it would be an unclosed-file ResourceWarning, an error under pytest).
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=log)
         return self
 
     async def wait_ready(self, *, timeout: float = 30.0, path: str = "/healthz") -> None:

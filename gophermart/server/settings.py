@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from gophermart.accrual.client import normalize_base_url
 from gophermart.accrual.poller import PollerConfig
-from gophermart.store.database import Backend, DatabaseTarget
+from gophermart.store.database import Backend, DatabaseTarget, asyncpg_connect_args
 
 DEFAULT_RUN_ADDRESS = "localhost:8080"
 DEFAULT_DATABASE_URI = "sqlite:///gophermart.db"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 class SettingsError(ValueError):
@@ -57,15 +58,25 @@ def parse_address(value: str, *, name: str = "RUN_ADDRESS") -> tuple[str, int]:
     return host, port
 
 
+def _valid_port(text: str) -> bool:
+    """libpq's rule for a port in a URI: empty (the default) or 1-65535."""
+    return not text or (text.isascii() and text.isdigit() and 0 < int(text) < 65536)
+
+
 def parse_database_uri(value: str, *, name: str = "DATABASE_URI") -> DatabaseTarget:
     """A libpq URI (postgres:// or postgresql://, query options as libpq takes them, e.g.
     ``?sslmode=disable``) or ``sqlite:///relative/path`` / ``sqlite:////absolute/path``."""
     uri = value.strip()
     scheme = uri.partition("://")[0].lower()
     if scheme in ("postgres", "postgresql"):
-        parts = urlsplit(uri)
+        # libpq allows several hosts (host1:5432,host2:5433), so check each port by hand.
+        hosts = urlsplit(uri).netloc.rpartition("@")[2]
+        for host in hosts.split(",") if hosts else ():
+            _, colon, port_text = host.rpartition("]")[2].rpartition(":")  # after any [IPv6]
+            if colon and not _valid_port(port_text):
+                raise SettingsError(f"{name}: bad port {port_text!r} in {host!r}")
         try:
-            parts.port  # noqa: B018 - raises on a malformed port
+            asyncpg_connect_args(uri)
         except ValueError as exc:
             raise SettingsError(f"{name}: {exc}") from None
         return DatabaseTarget(Backend.POSTGRESQL, uri)
@@ -99,6 +110,13 @@ def _parse_bool(value: str, *, name: str) -> bool:
     raise SettingsError(f"{name}: expected true or false, got {value!r}")
 
 
+def _parse_log_level(value: str, *, name: str = "LOG_LEVEL") -> str:
+    level = value.strip().lower()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"{name}: expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return level
+
+
 def _parse_positive_int(value: str, *, name: str) -> int:
     if not value.strip().isdigit() or int(value) <= 0:
         raise SettingsError(f"{name}: expected a positive integer, got {value!r}")
@@ -117,7 +135,7 @@ def load_settings(
     env = os.environ if environ is None else environ
 
     def pick(flag: str | None, variable: str) -> str | None:
-        if flag is not None:
+        if flag:  # an empty flag (-r "") counts as not given
             return flag
         value = env.get(variable)
         return value if value else None
@@ -134,7 +152,19 @@ def load_settings(
     if secret is not None and len(secret) < 32:
         raise SettingsError("SECRET_KEY: must be at least 32 characters")
     ttl = env.get("TOKEN_TTL_SECONDS")
+    poller = PollerConfig()
     poll_cap = env.get("ACCRUAL_POLL_INTERVAL_CAP_SECONDS")
+    if poll_cap:
+        poller = replace(
+            poller,
+            unknown_interval_cap=_parse_positive_int(
+                poll_cap, name="ACCRUAL_POLL_INTERVAL_CAP_SECONDS"
+            ),
+        )
+    lease = env.get("ACCRUAL_LEASE_SECONDS")
+    if lease:
+        seconds = _parse_positive_int(lease, name="ACCRUAL_LEASE_SECONDS")
+        poller = replace(poller, lease=timedelta(seconds=seconds))
     pool = env.get("DB_POOL_SIZE")
     return Settings(
         host=host,
@@ -147,12 +177,6 @@ def load_settings(
         else timedelta(hours=24),
         cookie_secure=_parse_bool(env.get("COOKIE_SECURE", ""), name="COOKIE_SECURE"),
         pool_size=_parse_positive_int(pool, name="DB_POOL_SIZE") if pool else 10,
-        log_level=(env.get("LOG_LEVEL") or "info").lower(),
-        poller=PollerConfig(
-            unknown_interval_cap=_parse_positive_int(
-                poll_cap, name="ACCRUAL_POLL_INTERVAL_CAP_SECONDS"
-            )
-        )
-        if poll_cap
-        else PollerConfig(),
+        log_level=_parse_log_level(env.get("LOG_LEVEL") or "info"),
+        poller=poller,
     )

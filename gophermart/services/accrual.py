@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from gophermart.models.enums import LoyaltyStatus, OrderStatus, TransactionType
 from gophermart.models.types import utcnow
 from gophermart.store import accrual as accrual_store
@@ -45,12 +47,15 @@ async def apply_result(
     by a re-poll, or a second instance applying the same answer changes nothing (the order is
     no longer pending, and the ledger's unique (type, order_number) backs that up).
     A pending answer keeps the order pending, due again at ``next_poll_at``.
-    Returns None when the order was already final.
+    The answer is recorded (``bonus_calculation``) only when it changed the order, so a late
+    answer cannot overwrite the one that settled it.
+    Returns None when the order was already final (or does not exist): nothing changes.
     """
     now = utcnow()
     status = loyalty_status.order_status()
     points = accrual if status is OrderStatus.PROCESSED and accrual else None
-    async with db.transaction() as conn:
+
+    async def record(conn: AsyncConnection) -> None:
         await accrual_store.record_answer(
             conn,
             order_number=order_number,
@@ -58,12 +63,16 @@ async def apply_result(
             accrual=accrual,
             now=now,
         )
+
+    # The order row first, then its answer: every caller takes the locks in the same order.
+    async with db.transaction() as conn:
         if status.is_final:
             settled = await accrual_store.settle_order(
                 conn, order_number=order_number, status=status, accrual=points
             )
             if settled is None:
                 return None
+            await record(conn)
             if points:
                 inserted = await ledger.insert_entry(
                     conn,
@@ -91,6 +100,8 @@ async def apply_result(
             next_poll_at=next_poll_at or now,
             attempts=attempts,
         )
+        if user_id is not None:
+            await record(conn)
     if user_id is None:
         return None
     return OrderChange(

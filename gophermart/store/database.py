@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import unquote
 
 import asyncpg
 from sqlalchemy import event
@@ -29,7 +30,8 @@ class DatabaseTarget:
     """Where the data lives: the backend and how to reach it.
 
     For PostgreSQL ``dsn`` is the libpq URI exactly as configured; asyncpg parses it itself
-    (``sslmode``, ``connect_timeout``, …), so it behaves as documented for libpq.
+    (``sslmode``, ``target_session_attrs``, several hosts, …), so it behaves as documented for
+    libpq (``connect_timeout``, which asyncpg lacks, see ``asyncpg_connect_args``).
     For SQLite ``dsn`` is the database file path.
     """
 
@@ -46,6 +48,36 @@ class DatabaseTarget:
         if at and ":" in creds:
             creds = creds.split(":", 1)[0] + ":***"
         return f"{scheme}://{creds}{at}{host}"
+
+
+def asyncpg_connect_args(dsn: str) -> tuple[str, float | None]:
+    """The URI to hand asyncpg, and the connect timeout in seconds (None: asyncpg's default).
+
+    asyncpg reads libpq's URI options itself (``sslmode``, ``target_session_attrs``, …) and
+    sends any it does not know to the server as settings. ``connect_timeout`` is one of those,
+    and the server refuses it, so it is taken out here and becomes asyncpg's ``timeout``
+    (below 2 counts as 2, as in libpq; 0 or less, libpq's "no limit", keeps asyncpg's
+    default). Everything else is left exactly as written. ValueError when connect_timeout
+    is not a whole number.
+    """
+    base, sep, query = dsn.partition("?")
+    if not sep:
+        return dsn, None
+    timeout: float | None = None
+    kept: list[str] = []
+    for item in query.split("&"):
+        key, _, value = item.partition("=")
+        if unquote(key) != "connect_timeout":
+            kept.append(item)
+            continue
+        text = unquote(value).strip()
+        if not text.lstrip("-").isdigit() or not text.isascii():
+            raise ValueError(f"connect_timeout must be a whole number of seconds, got {text!r}")
+        seconds = int(text)
+        timeout = float(max(seconds, 2)) if seconds > 0 else None
+    if len(kept) == len(query.split("&")):
+        return dsn, None
+    return (f"{base}?{'&'.join(kept)}" if kept else base), timeout
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -69,10 +101,11 @@ class Database:
         self.target = target
         self.backend = target.backend
         if target.backend is Backend.POSTGRESQL:
-            dsn = target.dsn
+            dsn, timeout = asyncpg_connect_args(target.dsn)
+            options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
 
             async def connect() -> asyncpg.Connection:
-                return await asyncpg.connect(dsn)
+                return await asyncpg.connect(dsn, **options)
 
             self.engine = create_async_engine(
                 "postgresql+asyncpg://",

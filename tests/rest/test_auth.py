@@ -133,7 +133,7 @@ async def test_bad_tokens_get_401(client: httpx.AsyncClient) -> None:
     token = headers["Authorization"].removeprefix("Bearer ")
     claims = jwt.decode(token, TEST_SECRET, algorithms=["HS256"])
     now = int(time.time())
-    header, payload, signature = token.split(".")
+    header, _payload, signature = token.split(".")
     tampered_payload = jwt.utils.base64url_encode(  # type: ignore[attr-defined]
         b'{"sub":"00000000-0000-7000-8000-000000000000","acc":"00000000-0000-7000-8000-000000000000","iat":1,"exp":9999999999}'
     ).decode()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,32 +20,28 @@ pytestmark = pytest.mark.slow
 
 async def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     port, accrual_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gophermart",
-            "demo",
-            "-a",
-            f"127.0.0.1:{port}",
-            "--accrual-address",
-            f"127.0.0.1:{accrual_port}",
-            "-d",
-            f"sqlite:///{tmp_path}/demo.db",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gophermart",
+        "demo",
+        "-a",
+        f"127.0.0.1:{port}",
+        "--accrual-address",
+        f"127.0.0.1:{accrual_port}",
+        "-d",
+        f"sqlite:///{tmp_path}/demo.db",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         assert process.stdout is not None
         banner = ""
-        deadline = time.monotonic() + 30
-        while "Press Ctrl-C" not in banner:
-            assert time.monotonic() < deadline, banner
-            line = await asyncio.to_thread(process.stdout.readline)
-            assert line, f"demo exited: {process.stderr.read() if process.stderr else ''}"
-            banner += line
+        async with asyncio.timeout(30):
+            while "Press Ctrl-C" not in banner:
+                line = (await process.stdout.readline()).decode()
+                assert line, f"demo exited early: {banner}"
+                banner += line
         base = f"http://127.0.0.1:{port}"
         for path in ("/docs", "/graphql", "/metrics", "/openapi.json"):
             assert f"{base}{path}" in banner
@@ -57,9 +52,8 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
                 "/api/user/register", json={"login": "newcomer", "password": "newcomer-password"}
             )
             assert register.status_code == 200
-            number = order_number()
             upload = await client.post(
-                "/api/user/orders", content=number, headers={"Content-Type": "text/plain"}
+                "/api/user/orders", content=order_number(), headers={"Content-Type": "text/plain"}
             )
             assert upload.status_code == 202
             deadline = time.monotonic() + 15
@@ -77,8 +71,6 @@ async def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
             assert 'gophermart_accrual_requests_total{outcome="processed"} 1.0' in metrics
     finally:
         process.send_signal(signal.SIGINT)
-        exit_code = process.wait(timeout=30)
-        for pipe in (process.stdout, process.stderr):
-            if pipe is not None:
-                pipe.close()
-    assert exit_code == 0
+        async with asyncio.timeout(30):
+            await process.communicate()
+    assert process.returncode == 0
