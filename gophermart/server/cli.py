@@ -8,8 +8,11 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
+import asyncpg
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp
 
 from gophermart.server.settings import Settings, SettingsError, load_settings
@@ -38,6 +41,8 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    # Alembic announces each of its plugins at INFO on every start.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def run_server(app: ASGIApp, *, host: str, port: int, log_level: str) -> None:
@@ -84,10 +89,29 @@ def serve(argv: Sequence[str]) -> int:
     from gophermart.server.app import create_app
 
     configure_logging(settings.log_level)
+    # Migrating before the server starts turns an unreachable or unusable database into one
+    # clear line instead of a lifespan traceback.
+    failure = _migrate_or_explain(settings)
+    if failure is not None:
+        print(f"gophermart: {failure}", file=sys.stderr)
+        return 1
     run_server(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        create_app(replace(settings, migrate_on_start=False)),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
     )
     return 0
+
+
+def _migrate_or_explain(settings: Settings) -> str | None:
+    try:
+        asyncio.run(_migrate(settings))
+    except (OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
+        cause = getattr(exc, "orig", None) or exc  # the driver's words, not SQLAlchemy's wrapper
+        reason = " ".join(str(cause).split()) or type(cause).__name__
+        return f"DATABASE_URI: cannot use {settings.database.display}: {reason}"
+    return None
 
 
 def migrate_command(argv: Sequence[str]) -> int:
@@ -101,7 +125,10 @@ def migrate_command(argv: Sequence[str]) -> int:
     except SettingsError as exc:
         return _fail(str(exc))
     configure_logging(settings.log_level)
-    asyncio.run(_migrate(settings))
+    failure = _migrate_or_explain(settings)
+    if failure is not None:
+        print(f"gophermart: {failure}", file=sys.stderr)
+        return 1
     print(f"gophermart: {settings.database.display} is up to date")
     return 0
 

@@ -182,6 +182,19 @@ async def test_invalid_settings_stop_with_one_line_naming_them(tmp_path: Path) -
     assert not os.listdir(tmp_path)  # no database file, nothing at all
 
 
+async def test_unreachable_database_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/gophermart"
+    for args in (
+        ("-d", unreachable, "-r", closed_accrual_address()),
+        ("migrate", "-d", unreachable),
+    ):
+        result = await run_cli(*args, env=clean_env(), cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        [line] = result.stderr.splitlines()
+        assert line.startswith("gophermart: DATABASE_URI: cannot use postgresql://")
+        assert "Connect call failed" in line or "refused" in line.lower()
+
+
 # ---------------------------------------------------------------- migrate
 
 
