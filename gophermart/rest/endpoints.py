@@ -159,9 +159,9 @@ async def withdraw(request: Request) -> Response:
         amount = parse_amount(raw_sum)
     except AmountError as exc:
         raise ValidationError(f"sum {exc}", field="sum") from None
-    await balance.withdraw(
-        db=app_context(request).db, principal=principal, order=order, amount=amount
-    )
+    ctx = app_context(request)
+    await balance.withdraw(db=ctx.db, principal=principal, order=order, amount=amount)
+    await ctx.balance_changed(principal.user_id)
     return Response(status_code=200)
 
 

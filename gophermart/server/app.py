@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 
@@ -19,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from gophermart.accrual.client import AccrualClient
 from gophermart.accrual.poller import Poller
+from gophermart.graphql.app import graphql_routes
 from gophermart.migrations import migrate
 from gophermart.rest.docs import docs_routes
 from gophermart.rest.endpoints import rest_routes
@@ -26,8 +28,8 @@ from gophermart.rest.errors import domain_error_handler, http_error_handler
 from gophermart.server.context import AppContext, app_context
 from gophermart.server.metrics import LatencyMiddleware, Metrics, metrics_endpoint
 from gophermart.server.middleware import ErrorMiddleware, RequestBodyMiddleware
+from gophermart.server.pubsub import create_pubsub
 from gophermart.server.settings import Settings
-from gophermart.services.accrual import OrderChange
 from gophermart.services.auth import PasswordHasher, TokenCodec, load_or_create_secret
 from gophermart.services.errors import DomainError
 from gophermart.store.database import Database
@@ -60,24 +62,18 @@ def accrual_http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
-def build_poller(
-    settings: Settings, *, db: Database, metrics: Metrics, http: httpx.AsyncClient
-) -> Poller | None:
+def build_poller(context: AppContext, *, http: httpx.AsyncClient) -> Poller | None:
+    settings, metrics = context.settings, context.metrics
     if settings.accrual_address is None:
         return None
     return Poller(
-        db=db,
+        db=context.db,
         client=AccrualClient(http, settings.accrual_address),
         config=settings.poller,
         on_outcome=lambda label: metrics.accrual_requests.labels(outcome=label).inc(),
         on_pause=metrics.rate_limit_pauses.inc,
-        on_change=lambda change: _count_credit(metrics, change),
+        on_change=context.order_changed,
     )
-
-
-async def _count_credit(metrics: Metrics, change: OrderChange) -> None:
-    if change.credited:
-        metrics.points_credited.inc(change.credited / 100)
 
 
 async def _stop_poller(poller: Poller, task: asyncio.Task[None]) -> None:
@@ -92,20 +88,21 @@ def create_app(settings: Settings, *, hasher: PasswordHasher | None = None) -> S
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings.database, pool_size=settings.pool_size)
         http = accrual_http_client(settings)
+        pubsub = create_pubsub(settings.database)
         try:
             if settings.migrate_on_start:
                 await migrate(db)
             secret = settings.secret_key or await load_or_create_secret(db=db)
-            metrics = Metrics()
-            poller = build_poller(settings, db=db, metrics=metrics, http=http)
-            app.state.context = AppContext(
+            context = AppContext(
                 settings=settings,
                 db=db,
                 hasher=hasher or PasswordHasher(),
                 tokens=TokenCodec(secret=secret, ttl=settings.token_ttl),
-                metrics=metrics,
-                poller=poller,
+                metrics=Metrics(),
+                pubsub=pubsub,
             )
+            poller = build_poller(context, http=http)
+            app.state.context = context = dataclasses.replace(context, poller=poller)
             logger.info("serving on %s, database %s", settings.base_url, db.target.display)
             async with contextlib.AsyncExitStack() as background:
                 if poller is not None:
@@ -113,12 +110,14 @@ def create_app(settings: Settings, *, hasher: PasswordHasher | None = None) -> S
                     background.push_async_callback(_stop_poller, poller, task)
                 yield
         finally:
+            await pubsub.close()
             await http.aclose()
             await db.dispose()
 
     routes: list[BaseRoute] = [
         *rest_routes(),
         *docs_routes(),
+        *graphql_routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),

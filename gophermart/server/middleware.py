@@ -85,9 +85,9 @@ class RequestBodyMiddleware:
             if encoding == b"gzip":
                 body = _gunzip(body)
             elif encoding != b"identity":
-                raise _Rejected(
-                    400, f"unsupported Content-Encoding {encoding.decode()!r}", "bad_encoding"
-                )
+                # Header bytes are ISO-8859-1 (RFC 9110 §5.5); utf-8 would fail on some of them.
+                shown = encoding.decode("latin-1")
+                raise _Rejected(400, f"unsupported Content-Encoding {shown!r}", "bad_encoding")
         except _Rejected as rejected:
             await _send_problem(
                 send, rejected.status, rejected.detail, rejected.code, close=rejected.close

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -189,3 +190,9 @@ def authenticate(*, tokens: TokenCodec, token: str | None) -> Principal:
     if not token:
         raise Unauthenticated("sign in first: no token was presented")
     return tokens.decode(token)
+
+
+async def find_logins(*, db: Database, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Several users' logins in one read (for batched loading); unknown ids are absent."""
+    async with db.read() as conn:
+        return await users.find_logins(conn, user_ids=user_ids)

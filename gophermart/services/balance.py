@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
 from gophermart.models.enums import TransactionType
 from gophermart.models.money import order_number_problem
 from gophermart.models.types import utcnow
@@ -11,9 +14,20 @@ from gophermart.services.errors import (
     Unauthenticated,
     WithdrawalConflict,
 )
-from gophermart.services.records import BalanceRecord, Principal, WithdrawalRecord
+from gophermart.services.pages import check_page_size, cut_page
+from gophermart.services.records import (
+    BalanceRecord,
+    Page,
+    PageEntry,
+    PageKey,
+    Principal,
+    TransactionRecord,
+    WithdrawalRecord,
+)
 from gophermart.store import ledger
 from gophermart.store.database import Database
+
+_WITHDRAWALS = frozenset({TransactionType.WITHDRAWAL})
 
 
 async def get_balance(*, db: Database, principal: Principal) -> BalanceRecord:
@@ -78,3 +92,62 @@ async def withdraw(
 async def list_withdrawals(*, db: Database, principal: Principal) -> list[WithdrawalRecord]:
     async with db.read() as conn:
         return await ledger.list_withdrawals(conn, account_id=principal.account_id)
+
+
+async def get_balances(
+    *, db: Database, account_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, BalanceRecord]:
+    """Several accounts' balances in one read (for batched loading); unknown ids are absent."""
+    async with db.read() as conn:
+        return await ledger.get_balances(conn, account_ids=account_ids)
+
+
+async def page_transactions(
+    *,
+    db: Database,
+    principal: Principal,
+    first: int,
+    after: PageKey | None = None,
+    types: frozenset[TransactionType] | None = None,
+) -> Page[TransactionRecord]:
+    """The user's ledger, newest first, ``first`` rows at a time after the key ``after``."""
+    check_page_size(first)
+    async with db.read() as conn:
+        entries = await ledger.page_entries(
+            conn, account_id=principal.account_id, types=types, after=after, limit=first + 1
+        )
+    return cut_page(entries, first)
+
+
+async def count_transactions(
+    *, db: Database, principal: Principal, types: frozenset[TransactionType] | None = None
+) -> int:
+    async with db.read() as conn:
+        return await ledger.count_entries(conn, account_id=principal.account_id, types=types)
+
+
+async def page_withdrawals(
+    *, db: Database, principal: Principal, first: int, after: PageKey | None = None
+) -> Page[WithdrawalRecord]:
+    """The user's withdrawals, newest first: the WITHDRAWAL rows of the ledger."""
+    page = await page_transactions(
+        db=db, principal=principal, first=first, after=after, types=_WITHDRAWALS
+    )
+    return Page(
+        entries=[
+            PageEntry(
+                key=entry.key,
+                record=WithdrawalRecord(
+                    order=entry.record.order_number,
+                    sum=entry.record.amount,
+                    processed_at=entry.record.created_at,
+                ),
+            )
+            for entry in page.entries
+        ],
+        has_next=page.has_next,
+    )
+
+
+async def count_withdrawals(*, db: Database, principal: Principal) -> int:
+    return await count_transactions(db=db, principal=principal, types=_WITHDRAWALS)

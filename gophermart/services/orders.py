@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from gophermart.models.money import order_number_problem
 from gophermart.models.types import utcnow
@@ -11,7 +11,15 @@ from gophermart.services.errors import (
     OrderUploadedByAnotherUser,
     ValidationError,
 )
-from gophermart.services.records import OrderRecord, Principal, UploadResult
+from gophermart.services.pages import check_page_size, cut_page
+from gophermart.services.records import (
+    OrderFilter,
+    OrderRecord,
+    Page,
+    PageKey,
+    Principal,
+    UploadResult,
+)
 from gophermart.store import orders
 from gophermart.store.database import Database
 
@@ -62,3 +70,42 @@ async def upload_order(
 async def list_orders(*, db: Database, principal: Principal) -> list[OrderRecord]:
     async with db.read() as conn:
         return await orders.list_orders(conn, user_id=principal.user_id)
+
+
+async def page_orders(
+    *,
+    db: Database,
+    principal: Principal,
+    first: int,
+    after: PageKey | None = None,
+    filter: OrderFilter | None = None,
+) -> Page[OrderRecord]:
+    """The user's orders, newest upload first, ``first`` at a time after the key ``after``."""
+    check_page_size(first)
+    async with db.read() as conn:
+        entries = await orders.page_orders(
+            conn,
+            user_id=principal.user_id,
+            filter=filter or OrderFilter(),
+            after=after,
+            limit=first + 1,
+        )
+    return cut_page(entries, first)
+
+
+async def count_orders(
+    *, db: Database, principal: Principal, filter: OrderFilter | None = None
+) -> int:
+    async with db.read() as conn:
+        return await orders.count_orders(
+            conn, user_id=principal.user_id, filter=filter or OrderFilter()
+        )
+
+
+async def find_orders(
+    *, db: Database, principal: Principal, numbers: Sequence[str]
+) -> dict[str, OrderRecord]:
+    """The user's orders among ``numbers``, by number; another user's order is not found."""
+    async with db.read() as conn:
+        found = await orders.find_user_orders(conn, user_id=principal.user_id, numbers=numbers)
+    return {record.number: record for record in found}

@@ -7,15 +7,22 @@ transaction as the ledger row that justifies them; nothing reads a balance to wr
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gophermart.models.enums import TransactionType
 from gophermart.models.types import uuid7
-from gophermart.services.records import BalanceRecord, WithdrawalRecord
+from gophermart.services.records import (
+    BalanceRecord,
+    PageEntry,
+    PageKey,
+    TransactionRecord,
+    WithdrawalRecord,
+)
 from gophermart.store import tables
 from gophermart.store.dialect import insert
 
@@ -109,3 +116,74 @@ async def list_withdrawals(
         WithdrawalRecord(order=row[0], sum=row[1], processed_at=row[2])
         for row in await conn.execute(statement)
     ]
+
+
+async def get_balances(
+    conn: AsyncConnection, *, account_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, BalanceRecord]:
+    """The balances of several accounts in one statement (accounts not found are absent)."""
+    statement = select(_acc.c.id, _acc.c.balance, _acc.c.withdrawn).where(
+        _acc.c.id.in_(sorted(set(account_ids)))
+    )
+    return {
+        row[0]: BalanceRecord(current=row[1], withdrawn=row[2])
+        for row in await conn.execute(statement)
+    }
+
+
+def _entry_conditions(
+    *, account_id: uuid.UUID, types: frozenset[TransactionType] | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [_tx.c.loyalty_account_id == account_id]
+    if types is not None:
+        conditions.append(_tx.c.type.in_(sorted(type.value for type in types)))
+    return conditions
+
+
+async def page_entries(
+    conn: AsyncConnection,
+    *,
+    account_id: uuid.UUID,
+    types: frozenset[TransactionType] | None,
+    after: PageKey | None,
+    limit: int,
+) -> list[PageEntry[TransactionRecord]]:
+    """Up to ``limit`` ledger rows of an account older than ``after``, newest first.
+
+    Keyset paging on (created_at, id), served by the (account, created_at DESC) indexes.
+    """
+    conditions = _entry_conditions(account_id=account_id, types=types)
+    if after is not None:
+        conditions.append(
+            or_(
+                _tx.c.created_at < after.at,
+                and_(_tx.c.created_at == after.at, _tx.c.id < after.id),
+            )
+        )
+    statement = (
+        select(_tx.c.id, _tx.c.type, _tx.c.amount, _tx.c.order_number, _tx.c.created_at)
+        .where(*conditions)
+        .order_by(_tx.c.created_at.desc(), _tx.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        PageEntry(
+            key=PageKey(at=row[4], id=row[0]),
+            record=TransactionRecord(
+                type=TransactionType(row[1]), amount=row[2], order_number=row[3], created_at=row[4]
+            ),
+        )
+        for row in await conn.execute(statement)
+    ]
+
+
+async def count_entries(
+    conn: AsyncConnection, *, account_id: uuid.UUID, types: frozenset[TransactionType] | None
+) -> int:
+    statement = (
+        select(func.count())
+        .select_from(_tx)
+        .where(*_entry_conditions(account_id=account_id, types=types))
+    )
+    count: int = (await conn.execute(statement)).scalar_one()
+    return count

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gophermart.models.enums import OrderStatus
 from gophermart.models.types import uuid7
-from gophermart.services.records import OrderRecord
+from gophermart.services.records import OrderFilter, OrderRecord, PageEntry, PageKey
 from gophermart.store import tables
 from gophermart.store.dialect import insert
 
@@ -61,5 +61,69 @@ async def list_orders(conn: AsyncConnection, *, user_id: uuid.UUID) -> list[Orde
         select(*_ORDER_COLUMNS)
         .where(_o.c.user_id == user_id)
         .order_by(_o.c.uploaded_at.desc(), _o.c.id.desc())
+    )
+    return [_record(row) for row in await conn.execute(statement)]
+
+
+def _filter_conditions(*, user_id: uuid.UUID, filter: OrderFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [_o.c.user_id == user_id]
+    if filter.statuses is not None:
+        conditions.append(_o.c.status.in_(sorted(status.value for status in filter.statuses)))
+    if filter.uploaded_after is not None:
+        conditions.append(_o.c.uploaded_at >= filter.uploaded_after)
+    if filter.uploaded_before is not None:
+        conditions.append(_o.c.uploaded_at < filter.uploaded_before)
+    return conditions
+
+
+async def page_orders(
+    conn: AsyncConnection,
+    *,
+    user_id: uuid.UUID,
+    filter: OrderFilter,
+    after: PageKey | None,
+    limit: int,
+) -> list[PageEntry[OrderRecord]]:
+    """Up to ``limit`` of a user's orders older than ``after``, newest first (keyset paging).
+
+    Served by the (user_id, uploaded_at DESC) index: the cost of a page does not grow with
+    how deep into the list it is.
+    """
+    conditions = _filter_conditions(user_id=user_id, filter=filter)
+    if after is not None:
+        conditions.append(
+            or_(
+                _o.c.uploaded_at < after.at,
+                and_(_o.c.uploaded_at == after.at, _o.c.id < after.id),
+            )
+        )
+    statement = (
+        select(_o.c.id, *_ORDER_COLUMNS)
+        .where(*conditions)
+        .order_by(_o.c.uploaded_at.desc(), _o.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        PageEntry(key=PageKey(at=row[4], id=row[0]), record=_record(row[1:]))
+        for row in await conn.execute(statement)
+    ]
+
+
+async def count_orders(conn: AsyncConnection, *, user_id: uuid.UUID, filter: OrderFilter) -> int:
+    statement = (
+        select(func.count())
+        .select_from(_o)
+        .where(*_filter_conditions(user_id=user_id, filter=filter))
+    )
+    count: int = (await conn.execute(statement)).scalar_one()
+    return count
+
+
+async def find_user_orders(
+    conn: AsyncConnection, *, user_id: uuid.UUID, numbers: Sequence[str]
+) -> list[OrderRecord]:
+    """Those of ``numbers`` that this user uploaded (others' orders are not found)."""
+    statement = select(*_ORDER_COLUMNS).where(
+        _o.c.user_id == user_id, _o.c.number.in_(sorted(set(numbers)))
     )
     return [_record(row) for row in await conn.execute(statement)]

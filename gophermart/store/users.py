@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -84,3 +85,12 @@ async def find_login(conn: AsyncConnection, *, user_id: uuid.UUID) -> str | None
     return (
         await conn.execute(select(ua.c.login).where(ua.c.user_id == user_id))
     ).scalar_one_or_none()
+
+
+async def find_logins(
+    conn: AsyncConnection, *, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The logins of several users in one statement (users not found are absent)."""
+    ua = tables.user_account
+    statement = select(ua.c.user_id, ua.c.login).where(ua.c.user_id.in_(sorted(set(user_ids))))
+    return {row[0]: row[1] for row in await conn.execute(statement)}

@@ -23,7 +23,9 @@ async def _count(db: Database, table: object) -> int:
         return (await conn.execute(select(func.count()).select_from(table))).scalar_one()  # type: ignore[arg-type]
 
 
-async def test_register_signs_in_with_header_and_cookie(client: httpx.AsyncClient, db: Database) -> None:
+async def test_register_signs_in_with_header_and_cookie(
+    client: httpx.AsyncClient, db: Database
+) -> None:
     login = new_login()
     response = await client.post("/api/user/register", json={"login": login, "password": PASSWORD})
     assert response.status_code == 200
@@ -104,7 +106,9 @@ async def test_login_success_and_wrong_password(client: httpx.AsyncClient) -> No
     assert wrong.json()["code"] == "invalid_credentials"
     unknown = await client.post("/api/user/login", json={"login": "nobody", "password": PASSWORD})
     assert unknown.status_code == 401
-    malformed = await client.post("/api/user/login", content=b"{", headers={"Content-Type": "application/json"})
+    malformed = await client.post(
+        "/api/user/login", content=b"{", headers={"Content-Type": "application/json"}
+    )
     assert malformed.status_code == 400
 
 
@@ -119,9 +123,11 @@ async def test_unknown_login_costs_as_much_as_a_wrong_password(client: httpx.Asy
         return time.perf_counter() - start
 
     await timed("nobody-here")  # the dummy hash is made on first use
-    unknown = min([await timed("nobody-here") for _ in range(3)])
-    known = min([await timed("dave") for _ in range(3)])
-    assert unknown > known * 0.5, (unknown, known)
+    unknown = min([await timed("nobody-here") for _ in range(5)])
+    known = min([await timed("dave") for _ in range(5)])
+    # Without the dummy hash an unknown login answers in ~1 ms against ~40 ms: a ratio near
+    # 0.03. The loose bound keeps a loaded machine from failing it.
+    assert unknown > known * 0.3, (unknown, known)
 
 
 def _forge(claims: dict[str, object], *, key: str = TEST_SECRET, algorithm: str = "HS256") -> str:

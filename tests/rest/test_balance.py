@@ -29,26 +29,37 @@ async def _signed_up_with_points(
 async def _ledger(db: Database) -> list[tuple[str, int, str]]:
     tx = tables.ledger
     async with db.read() as conn:
-        rows = await conn.execute(select(tx.c.type, tx.c.amount, tx.c.order_number).order_by(tx.c.created_at))
+        rows = await conn.execute(
+            select(tx.c.type, tx.c.amount, tx.c.order_number).order_by(tx.c.created_at)
+        )
         return [(row.type, row.amount, row.order_number) for row in rows]
 
 
 async def _account(db: Database) -> list[tuple[int, int]]:
     acc = tables.loyalty_account
     async with db.read() as conn:
-        return [(r.balance, r.withdrawn) for r in await conn.execute(select(acc.c.balance, acc.c.withdrawn))]
+        return [
+            (r.balance, r.withdrawn)
+            for r in await conn.execute(select(acc.c.balance, acc.c.withdrawn))
+        ]
 
 
-async def test_balance_of_a_new_user_is_zero(client: httpx.AsyncClient, running_app: RunningApp) -> None:
+async def test_balance_of_a_new_user_is_zero(
+    client: httpx.AsyncClient, running_app: RunningApp
+) -> None:
     auth = await sign_up(client)
     response = await client.get("/api/user/balance", headers=auth)
     assert response.status_code == 200
     assert response.json() == {"current": 0, "withdrawn": 0}
 
 
-async def test_withdraw_without_points_is_402(client: httpx.AsyncClient, running_app: RunningApp, db: Database) -> None:
+async def test_withdraw_without_points_is_402(
+    client: httpx.AsyncClient, running_app: RunningApp, db: Database
+) -> None:
     auth = await sign_up(client)
-    response = await client.post("/api/user/balance/withdraw", json={"order": "2377225624", "sum": 751}, headers=auth)
+    response = await client.post(
+        "/api/user/balance/withdraw", json={"order": "2377225624", "sum": 751}, headers=auth
+    )
     assert response.status_code == 402
     assert response.json()["code"] == "insufficient_funds"
     assert await _ledger(db) == []
@@ -58,21 +69,35 @@ async def test_withdraw_moves_balance_and_history(
     client: httpx.AsyncClient, running_app: RunningApp, db: Database
 ) -> None:
     auth = await _signed_up_with_points(client, running_app, db, 72998)
-    assert (await client.get("/api/user/balance", headers=auth)).json() == {"current": 729.98, "withdrawn": 0}
+    assert (await client.get("/api/user/balance", headers=auth)).json() == {
+        "current": 729.98,
+        "withdrawn": 0,
+    }
     empty = await client.get("/api/user/withdrawals", headers=auth)
     assert empty.status_code == 204 and empty.content == b""
 
     first, second = order_number(), order_number()
-    ok = await client.post("/api/user/balance/withdraw", json={"order": first, "sum": 29.98}, headers=auth)
+    ok = await client.post(
+        "/api/user/balance/withdraw", json={"order": first, "sum": 29.98}, headers=auth
+    )
     assert ok.status_code == 200, ok.text
-    ok = await client.post("/api/user/balance/withdraw", content=f'{{"order": "{second}", "sum": 42.5}}', headers=auth)
+    ok = await client.post(
+        "/api/user/balance/withdraw", content=f'{{"order": "{second}", "sum": 42.5}}', headers=auth
+    )
     assert ok.status_code == 200
-    assert (await client.get("/api/user/balance", headers=auth)).json() == {"current": 657.5, "withdrawn": 72.48}
+    assert (await client.get("/api/user/balance", headers=auth)).json() == {
+        "current": 657.5,
+        "withdrawn": 72.48,
+    }
     history = (await client.get("/api/user/withdrawals", headers=auth)).json()
     assert [(h["order"], h["sum"]) for h in history] == [(second, 42.5), (first, 29.98)]
     assert all("+00:00" in h["processed_at"] for h in history)
     ledger = await _ledger(db)
-    assert [(t, a) for t, a, _ in ledger] == [("ACCRUAL", 72998), ("WITHDRAWAL", 2998), ("WITHDRAWAL", 4250)]
+    assert [(t, a) for t, a, _ in ledger] == [
+        ("ACCRUAL", 72998),
+        ("WITHDRAWAL", 2998),
+        ("WITHDRAWAL", 4250),
+    ]
     assert await _account(db) == [(65750, 7248)]
 
 
@@ -84,13 +109,25 @@ async def test_withdraw_retry_is_idempotent_and_conflicts_are_409(
     number = order_number()
     body = {"order": number, "sum": 100}
     for _ in range(3):  # the whole balance: a retry must not answer 402
-        assert (await client.post("/api/user/balance/withdraw", json=body, headers=auth)).status_code == 200
-    different_sum = await client.post("/api/user/balance/withdraw", json={**body, "sum": 50}, headers=auth)
-    assert different_sum.status_code == 409 and different_sum.json()["code"] == "withdrawal_conflict"
+        assert (
+            await client.post("/api/user/balance/withdraw", json=body, headers=auth)
+        ).status_code == 200
+    different_sum = await client.post(
+        "/api/user/balance/withdraw", json={**body, "sum": 50}, headers=auth
+    )
+    assert (
+        different_sum.status_code == 409 and different_sum.json()["code"] == "withdrawal_conflict"
+    )
     other_user = await client.post("/api/user/balance/withdraw", json=body, headers=other)
     assert other_user.status_code == 409
-    assert (await client.get("/api/user/balance", headers=auth)).json() == {"current": 0, "withdrawn": 100}
-    assert (await client.get("/api/user/balance", headers=other)).json() == {"current": 100, "withdrawn": 0}
+    assert (await client.get("/api/user/balance", headers=auth)).json() == {
+        "current": 0,
+        "withdrawn": 100,
+    }
+    assert (await client.get("/api/user/balance", headers=other)).json() == {
+        "current": 100,
+        "withdrawn": 0,
+    }
     withdrawals = [row for row in await _ledger(db) if row[0] == TransactionType.WITHDRAWAL]
     assert withdrawals == [("WITHDRAWAL", 10000, number)]
 
@@ -123,7 +160,9 @@ async def test_withdraw_validation(
 ) -> None:
     auth = await _signed_up_with_points(client, running_app, db, 5000)
     response = await client.post(
-        "/api/user/balance/withdraw", content=body, headers={**auth, "Content-Type": "application/json"}
+        "/api/user/balance/withdraw",
+        content=body,
+        headers={**auth, "Content-Type": "application/json"},
     )
     assert response.status_code == status, response.text
     expected_withdrawn = json.loads(body)["sum"] * 100 if status == 200 else 0
@@ -133,7 +172,9 @@ async def test_withdraw_validation(
 async def test_balance_endpoints_need_auth(client: httpx.AsyncClient, db: Database) -> None:
     assert (await client.get("/api/user/balance")).status_code == 401
     assert (await client.get("/api/user/withdrawals")).status_code == 401
-    response = await client.post("/api/user/balance/withdraw", json={"order": "2377225624", "sum": 1})
+    response = await client.post(
+        "/api/user/balance/withdraw", json={"order": "2377225624", "sum": 1}
+    )
     assert response.status_code == 401
     assert await _ledger(db) == []
 
@@ -147,7 +188,11 @@ async def test_concurrent_withdrawals_never_overdraw(
     async with httpx.AsyncClient(base_url=running_app.base_url, limits=limits, timeout=60) as burst:
         responses = await asyncio.gather(
             *(
-                burst.post("/api/user/balance/withdraw", json={"order": order_number(), "sum": 10}, headers=auth)
+                burst.post(
+                    "/api/user/balance/withdraw",
+                    json={"order": order_number(), "sum": 10},
+                    headers=auth,
+                )
                 for _ in range(40)
             )
         )
@@ -159,7 +204,11 @@ async def test_concurrent_withdrawals_never_overdraw(
         withdrawn = (
             await conn.execute(select(func.sum(tx.c.amount)).where(tx.c.type == "WITHDRAWAL"))
         ).scalar_one()
-        count = (await conn.execute(select(func.count()).select_from(tx).where(tx.c.type == "WITHDRAWAL"))).scalar_one()
+        count = (
+            await conn.execute(
+                select(func.count()).select_from(tx).where(tx.c.type == "WITHDRAWAL")
+            )
+        ).scalar_one()
     assert (withdrawn, count) == (10000, 10)
 
 

@@ -45,8 +45,12 @@ async def _count(db: Database, table: object) -> int:
 async def test_register_and_login_500(client: httpx.AsyncClient, db: Database) -> None:
     await sign_up(client, login="existing")
     async with table_gone(db, "user_account"):
-        register = await client.post("/api/user/register", json={"login": new_login(), "password": PASSWORD})
-        login = await client.post("/api/user/login", json={"login": "existing", "password": PASSWORD})
+        register = await client.post(
+            "/api/user/register", json={"login": new_login(), "password": PASSWORD}
+        )
+        login = await client.post(
+            "/api/user/login", json={"login": "existing", "password": PASSWORD}
+        )
     assert_internal_error(register)
     assert_internal_error(login)
     assert await _count(db, tables.user) == 1  # the failed registration left nothing behind
@@ -56,7 +60,9 @@ async def test_order_endpoints_500(client: httpx.AsyncClient, db: Database) -> N
     auth = await sign_up(client)
     async with table_gone(db, "order"):
         upload = await client.post(
-            "/api/user/orders", content=order_number(), headers={**auth, "Content-Type": "text/plain"}
+            "/api/user/orders",
+            content=order_number(),
+            headers={**auth, "Content-Type": "text/plain"},
         )
         listing = await client.get("/api/user/orders", headers=auth)
     assert_internal_error(upload)
@@ -64,7 +70,9 @@ async def test_order_endpoints_500(client: httpx.AsyncClient, db: Database) -> N
     assert await _count(db, tables.order) == 0
 
 
-async def test_balance_endpoints_500(client: httpx.AsyncClient, running_app: RunningApp, db: Database) -> None:
+async def test_balance_endpoints_500(
+    client: httpx.AsyncClient, running_app: RunningApp, db: Database
+) -> None:
     auth = await sign_up(client)
     principal = running_app.context.tokens.decode(auth["Authorization"].removeprefix("Bearer "))
     await credit_points(db, principal, 1000)
@@ -78,7 +86,10 @@ async def test_balance_endpoints_500(client: httpx.AsyncClient, running_app: Run
     for response in (withdraw, history, balance):
         assert_internal_error(response)
     # The failed withdrawal rolled back its debit.
-    assert (await client.get("/api/user/balance", headers=auth)).json() == {"current": 10, "withdrawn": 0}
+    assert (await client.get("/api/user/balance", headers=auth)).json() == {
+        "current": 10,
+        "withdrawn": 0,
+    }
 
 
 async def test_unknown_route_and_wrong_method_are_problems(client: httpx.AsyncClient) -> None:

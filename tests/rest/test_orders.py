@@ -22,7 +22,9 @@ async def _stored_orders(db: Database) -> list[tuple[str, str]]:
     o, ua = tables.order, tables.user_account
     async with db.read() as conn:
         rows = await conn.execute(
-            select(o.c.number, ua.c.login).join(ua, ua.c.user_id == o.c.user_id).order_by(o.c.number)
+            select(o.c.number, ua.c.login)
+            .join(ua, ua.c.user_id == o.c.user_id)
+            .order_by(o.c.number)
         )
         return [(row.number, row.login) for row in rows]
 
@@ -30,7 +32,9 @@ async def _stored_orders(db: Database) -> list[tuple[str, str]]:
 async def test_upload_then_list_as_new(client: httpx.AsyncClient, db: Database) -> None:
     auth = await sign_up(client, login="uploader")
     number = order_number()
-    response = await client.post("/api/user/orders", content=f" {number}\n", headers={**auth, **TEXT})
+    response = await client.post(
+        "/api/user/orders", content=f" {number}\n", headers={**auth, **TEXT}
+    )
     assert response.status_code == 202
     assert response.content == b""
     assert await _stored_orders(db) == [(number, "uploader")]
@@ -50,8 +54,12 @@ async def test_upload_same_user_again_is_200_other_user_is_409(
     alice = await sign_up(client, login="alice")
     bob = await sign_up(client, login="bob")
     number = order_number()
-    assert (await client.post("/api/user/orders", content=number, headers={**alice, **TEXT})).status_code == 202
-    assert (await client.post("/api/user/orders", content=number, headers={**alice, **TEXT})).status_code == 200
+    assert (
+        await client.post("/api/user/orders", content=number, headers={**alice, **TEXT})
+    ).status_code == 202
+    assert (
+        await client.post("/api/user/orders", content=number, headers={**alice, **TEXT})
+    ).status_code == 200
     conflict = await client.post("/api/user/orders", content=number, headers={**bob, **TEXT})
     assert conflict.status_code == 409
     assert conflict.json()["code"] == "order_uploaded_by_another_user"
@@ -84,7 +92,9 @@ async def test_upload_validation(
 
 
 async def test_orders_need_auth(client: httpx.AsyncClient, db: Database) -> None:
-    assert (await client.post("/api/user/orders", content="12345678903", headers=TEXT)).status_code == 401
+    assert (
+        await client.post("/api/user/orders", content="12345678903", headers=TEXT)
+    ).status_code == 401
     assert (await client.get("/api/user/orders")).status_code == 401
     assert await _stored_orders(db) == []
 
@@ -98,16 +108,28 @@ async def test_list_is_204_when_empty_and_newest_first_with_accrual(
 
     numbers = [order_number() for _ in range(4)]
     for number in numbers:
-        assert (await client.post("/api/user/orders", content=number, headers={**auth, **TEXT})).status_code == 202
-    await accrual.apply_result(db=db, order_number=numbers[0], loyalty_status=LoyaltyStatus.PROCESSED, accrual=50000)
-    await accrual.apply_result(db=db, order_number=numbers[1], loyalty_status=LoyaltyStatus.PROCESSED, accrual=None)
-    await accrual.apply_result(db=db, order_number=numbers[2], loyalty_status=LoyaltyStatus.INVALID, accrual=None)
-    await accrual.apply_result(db=db, order_number=numbers[3], loyalty_status=LoyaltyStatus.REGISTERED, accrual=None)
+        assert (
+            await client.post("/api/user/orders", content=number, headers={**auth, **TEXT})
+        ).status_code == 202
+    await accrual.apply_result(
+        db=db, order_number=numbers[0], loyalty_status=LoyaltyStatus.PROCESSED, accrual=50000
+    )
+    await accrual.apply_result(
+        db=db, order_number=numbers[1], loyalty_status=LoyaltyStatus.PROCESSED, accrual=None
+    )
+    await accrual.apply_result(
+        db=db, order_number=numbers[2], loyalty_status=LoyaltyStatus.INVALID, accrual=None
+    )
+    await accrual.apply_result(
+        db=db, order_number=numbers[3], loyalty_status=LoyaltyStatus.REGISTERED, accrual=None
+    )
 
     listed = (await client.get("/api/user/orders", headers=auth)).json()
     assert [item["number"] for item in listed] == numbers[::-1]
     by_number = {item["number"]: item for item in listed}
-    assert by_number[numbers[0]]["status"] == "PROCESSED" and by_number[numbers[0]]["accrual"] == 500
+    assert (
+        by_number[numbers[0]]["status"] == "PROCESSED" and by_number[numbers[0]]["accrual"] == 500
+    )
     assert by_number[numbers[1]]["status"] == "PROCESSED" and "accrual" not in by_number[numbers[1]]
     assert by_number[numbers[2]]["status"] == "INVALID" and "accrual" not in by_number[numbers[2]]
     assert by_number[numbers[3]]["status"] == "PROCESSING"
@@ -129,7 +151,9 @@ async def test_gzip_request_and_response(client: httpx.AsyncClient, db: Database
     assert len(await _stored_orders(db)) == 30
 
 
-async def test_broken_gzip_is_400_and_stores_nothing(client: httpx.AsyncClient, db: Database) -> None:
+async def test_broken_gzip_is_400_and_stores_nothing(
+    client: httpx.AsyncClient, db: Database
+) -> None:
     auth = await sign_up(client)
     broken = gzip.compress(b"12345678903")[:-6]
     for body in (broken, b"definitely not gzip"):
