@@ -6,6 +6,7 @@ table is ``ERROR_TYPES`` in types.py); resolvers only handle the success.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import strawberry
@@ -25,32 +26,30 @@ from gophermart.graphql.types import (
 from gophermart.models.money import AmountError, parse_amount
 from gophermart.services import auth, balance, orders
 from gophermart.services.errors import ValidationError
+from gophermart.services.records import AuthSession
+
+
+async def _sign_in(
+    info: Info, use_case: Callable[..., Awaitable[AuthSession]], login: str, password: str
+) -> AuthResult:
+    context = info.context
+    session = await use_case(
+        db=context.db,
+        hasher=context.app.hasher,
+        tokens=context.app.tokens,
+        login=login,
+        password=password,
+    )
+    context.attach_token(session.token)
+    return AuthSuccess.from_session(session)
 
 
 async def register(info: Info, login: str, password: str) -> AuthResult:
-    context = info.context
-    session = await auth.register(
-        db=context.db,
-        hasher=context.app.hasher,
-        tokens=context.app.tokens,
-        login=login,
-        password=password,
-    )
-    context.attach_token(session.token)
-    return AuthSuccess.from_session(session)
+    return await _sign_in(info, auth.register, login, password)
 
 
 async def login(info: Info, login: str, password: str) -> AuthResult:
-    context = info.context
-    session = await auth.login(
-        db=context.db,
-        hasher=context.app.hasher,
-        tokens=context.app.tokens,
-        login=login,
-        password=password,
-    )
-    context.attach_token(session.token)
-    return AuthSuccess.from_session(session)
+    return await _sign_in(info, auth.login, login, password)
 
 
 async def upload_order(info: Info, number: str) -> UploadOrderResult:

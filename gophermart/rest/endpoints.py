@@ -80,10 +80,10 @@ def _signed_in(request: Request, session: AuthSession) -> Response:
     return response
 
 
-async def register(request: Request) -> Response:
+async def _sign_in(request: Request, use_case: Callable[..., Awaitable[AuthSession]]) -> Response:
     data = await _json_object(request)
     ctx = app_context(request)
-    session = await auth.register(
+    session = await use_case(
         db=ctx.db,
         hasher=ctx.hasher,
         tokens=ctx.tokens,
@@ -91,19 +91,14 @@ async def register(request: Request) -> Response:
         password=_string_field(data, "password"),
     )
     return _signed_in(request, session)
+
+
+async def register(request: Request) -> Response:
+    return await _sign_in(request, auth.register)
 
 
 async def login(request: Request) -> Response:
-    data = await _json_object(request)
-    ctx = app_context(request)
-    session = await auth.login(
-        db=ctx.db,
-        hasher=ctx.hasher,
-        tokens=ctx.tokens,
-        login=_string_field(data, "login"),
-        password=_string_field(data, "password"),
-    )
-    return _signed_in(request, session)
+    return await _sign_in(request, auth.login)
 
 
 async def upload_order(request: Request) -> Response:
