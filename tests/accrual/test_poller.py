@@ -15,6 +15,7 @@ import httpx
 from sqlalchemy import func, select
 
 from gophermart.accrual.client import AccrualClient
+from gophermart.accrual.limiter import RateLimiter
 from gophermart.accrual.poller import Poller, PollerConfig, jittered
 from gophermart.accrual.simulator import SimulatorConfig
 from gophermart.accrual.simulator import create_app as create_simulator
@@ -272,30 +273,56 @@ async def _asked(recorder: RecordingApp, number: str, times: int) -> bool:
     return sum(hit.number == number for hit in recorder.hits) >= times
 
 
-async def test_rate_limit_is_respected(settings: Settings, db: Database) -> None:
-    """After a 429 nothing is sent before Retry-After; then the announced pace holds."""
+class RecordingLimiter(RateLimiter):
+    """The shared limiter, noting when the poller learned of each 429."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pauses: list[tuple[float, float]] = []
+
+    def pause(self, *, retry_after: float, limit_per_minute: int | None) -> None:
+        self.pauses.append((time.monotonic(), retry_after))
+        super().pause(retry_after=retry_after, limit_per_minute=limit_per_minute)
+
+
+async def test_rate_limit_is_respected(db: Database) -> None:
+    """After a 429 nothing is sent before Retry-After; then the announced pace holds.
+
+    Send times are taken on the client (an httpx request hook): a request that was already
+    on its way when the 429 came back is not a request sent after it.
+    """
     config = SimulatorConfig(
         rate_limit=300, rate_window=2, registered_for=0, processing_for=0, auto_register=True
     )
-    async with simulator(config) as (url, recorder), gophermart(settings, url) as client:
-        auth = await sign_up(client)
-        numbers = [order_number() for _ in range(30)]
-        for number in numbers:
-            assert (
-                await client.post("/api/user/orders", content=number, headers={**auth, **TEXT})
-            ).status_code == 202
-        await wait_for(lambda: all_processed(db, 30), timeout=30, what="all PROCESSED")
+    principal = await _principal(db)
+    numbers = [order_number() for _ in range(30)]
+    for number in numbers:
+        await orders.upload_order(db=db, principal=principal, number=number)
+    sent: list[float] = []
+
+    async def note_send(request: httpx.Request) -> None:
+        sent.append(time.monotonic())
+
+    limiter = RecordingLimiter()
+    async with (
+        simulator(config) as (url, recorder),
+        httpx.AsyncClient(event_hooks={"request": [note_send]}) as http,
+    ):
+        poller = Poller(db=db, client=AccrualClient(http, url), config=FAST, limiter=limiter)
+        task = asyncio.create_task(poller.run())
+        try:
+            await wait_for(lambda: all_processed(db, 30), timeout=30, what="all PROCESSED")
+        finally:
+            poller.stop()
+            await task
     limited = [hit for hit in recorder.hits if hit.status == 429]
     assert limited, "the test did not provoke the limit"
-    first = min(limited, key=lambda hit: hit.finished)
-    assert first.retry_after is not None
-    quiet_until = first.finished + first.retry_after
-    # Requests already on the wire when the 429 came back may land just after it.
-    violations = [
-        h for h in recorder.hits if first.finished + 0.05 < h.started < quiet_until - 0.05
-    ]
-    assert not violations, f"{len(violations)} requests during the Retry-After pause"
-    later_429s = [hit for hit in limited if hit.started > quiet_until]
+    assert limiter.pauses
+    for learned_at, retry_after in limiter.pauses:
+        during = [t for t in sent if learned_at < t < learned_at + retry_after - 0.001]
+        assert not during, f"{len(during)} requests sent during a {retry_after} s pause"
+    quiet_until = limiter.pauses[0][0] + limiter.pauses[0][1]
+    later_429s = [hit for hit in limited if hit.started > quiet_until + 0.5]
     assert not later_429s, f"{len(later_429s)} 429s after the pace was known"
     assert len(recorder.hits) == 30 + len(limited)
 
