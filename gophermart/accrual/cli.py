@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from gophermart.accrual.simulator import SimulatorConfig, create_app
-from gophermart.server.cli import USAGE_ERROR, configure_logging, run_server
+from gophermart.server.cli import USAGE_ERROR, run_server
+from gophermart.server.logs import configure_logging
 from gophermart.server.settings import SettingsError, parse_address
 
 DEFAULT_ADDRESS = "localhost:8081"

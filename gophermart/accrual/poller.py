@@ -157,7 +157,7 @@ class Poller:
         )
         if not claims:
             return 0
-        logger.debug("claimed %d orders", len(claims))
+        logger.debug("claimed %d orders", len(claims), extra={"claimed": len(claims)})
         tasks = [asyncio.create_task(self._process(claim)) for claim in claims]
         batch = asyncio.ensure_future(asyncio.wait(tasks))
         stopping = asyncio.ensure_future(self._stopping.wait())
@@ -190,7 +190,11 @@ class Poller:
             raise
         except Exception:
             # One bad order never stops the loop: log it and ask again later.
-            logger.exception("order %s: applying the accrual answer failed", claim.number)
+            logger.exception(
+                "order %s: applying the accrual answer failed",
+                claim.number,
+                extra={"order": claim.number},
+            )
             with contextlib.suppress(Exception):
                 await self._postpone_after_failure(claim)
 
@@ -209,6 +213,7 @@ class Poller:
                     "accrual system rate limit: pausing %.1f s, then %s requests/min",
                     retry_after,
                     limit if limit is not None else "unknown",
+                    extra={"retry_after": retry_after, "limit_per_minute": limit},
                 )
                 await accrual.postpone(
                     db=self._db,
@@ -217,10 +222,21 @@ class Poller:
                     attempts=claim.attempts,
                 )
             case ServerError(status_code=code):
-                logger.warning("order %s: accrual system answered %d", claim.number, code)
+                logger.warning(
+                    "order %s: accrual system answered %d",
+                    claim.number,
+                    code,
+                    extra={"order": claim.number, "status_code": code, "attempts": claim.attempts},
+                )
                 await self._postpone_after_failure(claim)
             case Unreachable(reason=reason, detail=detail):
-                logger.warning("order %s: accrual system %s: %s", claim.number, reason, detail)
+                logger.warning(
+                    "order %s: accrual system %s: %s",
+                    claim.number,
+                    reason,
+                    detail,
+                    extra={"order": claim.number, "failure": reason, "attempts": claim.attempts},
+                )
                 await self._postpone_after_failure(claim)
 
     async def _record(self, claim: Claim, loyalty: LoyaltyStatus, points: int | None) -> None:
@@ -248,7 +264,12 @@ class Poller:
         if change is None:
             return
         if change.credited:
-            logger.info("order %s: PROCESSED, credited %d kopecks", claim.number, change.credited)
+            logger.info(
+                "order %s: PROCESSED, credited %d kopecks",
+                claim.number,
+                change.credited,
+                extra={"order": claim.number, "credited_kopecks": change.credited},
+            )
         if self._on_change is not None and (change.status is not claim.status or change.credited):
             try:
                 await self._on_change(change)

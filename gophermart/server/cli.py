@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -15,6 +14,7 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp
 
+from gophermart.server.logs import configure_logging
 from gophermart.server.settings import Settings, SettingsError, load_settings
 
 SUBCOMMANDS = ("serve", "migrate", "accrual", "demo")
@@ -33,16 +33,6 @@ class GracefulServer(uvicorn.Server):
         with super().capture_signals():
             yield
             self._captured_signals.clear()
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    # Alembic announces each of its plugins at INFO on every start.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def run_server(app: ASGIApp, *, host: str, port: int, log_level: str) -> None:

@@ -22,7 +22,8 @@ from gophermart.accrual.simulator import SimulatorConfig
 from gophermart.accrual.simulator import create_app as create_simulator
 from gophermart.models.money import luhn_complete
 from gophermart.server.app import create_app
-from gophermart.server.cli import USAGE_ERROR, configure_logging
+from gophermart.server.cli import USAGE_ERROR
+from gophermart.server.logs import configure_logging
 from gophermart.server.settings import SettingsError, load_settings, parse_address
 
 
