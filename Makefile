@@ -27,8 +27,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix gophermart tests bench
 	$(BIN)/ruff format gophermart tests bench
 
-bench: $(STAMP)  ## prints the benchmark table (never part of CI)
-	$(BIN)/python -m bench
+bench: $(STAMP)  ## prints the benchmark table (never part of CI); BENCH_ARGS=--big etc.
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -13,12 +14,19 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 import httpx
 
 PG_ADMIN_DSN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-SECRET = "bench-secret-0123456789abcdef-0123456789"
+SECRET = "bench-secret-0123456789abcdef-0123456789"  # noqa: S105 - benchmark only
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# The hook for several server processes: ``gophermart serve`` has no such flag yet. When it
+# gets one, this is the spelling the bench passes (PostgreSQL only; SQLite stays one process).
+SERVER_WORKERS_FLAG = "--workers"
 
 
 def free_port() -> int:
@@ -28,22 +36,91 @@ def free_port() -> int:
         return port
 
 
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (all its threads'), from /proc."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every descendant (uvicorn's worker processes, when there are several)."""
+    tree, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        tree.append(current)
+        queue.extend(_children(current))
+    return tree
+
+
+def _status_kib(pid: int, field: str) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by ``pid`` and its live descendants."""
+    total = 0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{member}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()  # after "(comm)", which may hold spaces
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def postgres_cpu() -> dict[int, int]:
+    """CPU clock ticks used so far by each live ``postgres`` process on this machine (the
+    server, its backends, autovacuum, the checkpointer), by pid."""
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            stat = (entry / "stat").read_text()
+            name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+            if name == "postgres":
+                fields = rest.split()
+                ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def postgres_cpu_between(before: dict[int, int], after: dict[int, int]) -> float:
+    """CPU seconds PostgreSQL used between two snapshots. A process that exited in between
+    counts for nothing (its last ticks are unknown) rather than for minus its earlier ones."""
+    return sum(ticks - before.get(pid, 0) for pid, ticks in after.items()) / CLOCK_TICKS
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(values[:8])  # user nice system idle iowait irq softirq steal
+    idle = values[3] + values[4]
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+
+
 @dataclass
 class Service:
     process: subprocess.Popen[bytes]
     base_url: str
 
     def peak_rss_mib(self) -> float:
-        """VmHWM of the process: its peak resident memory so far."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """VmHWM (peak resident memory so far), summed over the process and its workers."""
+        peaks = [_status_kib(pid, "VmHWM") for pid in process_tree(self.process.pid)]
+        return sum(peaks) / 1024 if any(peaks) else float("nan")
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)
 
 
-async def _wait_ready(service: Service, path: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+async def _wait_ready(service: Service, path: str, within: float = 30) -> None:
+    deadline = time.monotonic() + within
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
             if service.process.poll() is not None:
@@ -51,35 +128,56 @@ async def _wait_ready(service: Service, path: str, timeout: float = 30) -> None:
             with contextlib.suppress(httpx.TransportError):
                 if (await client.get(service.base_url + path)).status_code < 500:
                     return
-            await _sleep(0.05)
+            await asyncio.sleep(0.05)
     raise TimeoutError(service.base_url)
 
 
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
+def _spawn(
+    argv: Sequence[str], *, env: dict[str, str] | None, stderr: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        list(argv),
+        env={**os.environ, "LOG_LEVEL": "warning", **(env or {})},
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
 
 
 @contextlib.asynccontextmanager
-async def gophermart(*args: str, ready_path: str, env: dict[str, str] | None = None) -> AsyncIterator[Service]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gophermart", *args, "-a", f"127.0.0.1:{port}"],
-        env={**os.environ, "LOG_LEVEL": "warning", **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    service = Service(process, f"http://127.0.0.1:{port}")
-    try:
-        await _wait_ready(service, ready_path)
-        yield service
-    finally:
-        process.terminate()
+async def started(
+    argv: Sequence[str], *, port: int, ready_path: str, env: dict[str, str] | None = None
+) -> AsyncIterator[Service]:
+    """Run ``argv`` (listening on ``port``) until the block ends; ready when ``ready_path``
+    answers below 500. Its stderr goes to a temporary file, quoted when it fails to start."""
+    with tempfile.TemporaryFile() as stderr:
+        process = _spawn(argv, env=env, stderr=stderr)
+        service = Service(process, f"http://127.0.0.1:{port}")
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            try:
+                await _wait_ready(service, ready_path)
+            except (RuntimeError, TimeoutError) as exc:
+                stderr.seek(0)
+                tail = stderr.read().decode(errors="replace").strip().splitlines()[-5:]
+                raise RuntimeError(f"{' '.join(argv[:4])}…: {exc}; stderr: {tail}") from None
+            yield service
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextlib.asynccontextmanager
+async def gophermart(
+    *args: str, ready_path: str, env: dict[str, str] | None = None
+) -> AsyncIterator[Service]:
+    port = free_port()
+    argv = [sys.executable, "-m", "gophermart", *args, "-a", f"127.0.0.1:{port}"]
+    async with started(argv, port=port, ready_path=ready_path, env=env) as service:
+        yield service
 
 
 @contextlib.asynccontextmanager
@@ -107,8 +205,44 @@ async def database(backend: str) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def server(database_uri: str, accrual_url: str) -> AsyncIterator[Service]:
+async def server(
+    database_uri: str, accrual_url: str, *, workers: int = 1
+) -> AsyncIterator[Service]:
+    """``gophermart -a … -d … -r …``; ``workers`` > 1 passes SERVER_WORKERS_FLAG (not yet
+    implemented by the server, so it fails to start and says so)."""
+    extra = (SERVER_WORKERS_FLAG, str(workers)) if workers > 1 else ()
     async with gophermart(
-        "-d", database_uri, "-r", accrual_url, ready_path="/readyz", env={"SECRET_KEY": SECRET}
+        "-d",
+        database_uri,
+        "-r",
+        accrual_url,
+        *extra,
+        ready_path="/readyz",
+        env={"SECRET_KEY": SECRET},
     ) as service:
+        yield service
+
+
+@contextlib.asynccontextmanager
+async def baseline(database_uri: str, *, workers: int = 1) -> AsyncIterator[Service]:
+    """The bare Starlette + asyncpg balance endpoint (bench/baseline.py) under uvicorn."""
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.baseline:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    env = {"BASELINE_DSN": database_uri, "BASELINE_SECRET": SECRET}
+    async with started(argv, port=port, ready_path="/healthz", env=env) as service:
         yield service
