@@ -7,11 +7,13 @@ reports its calculation. ``GET /api/stats`` is ours: counters for tests and benc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, Protocol
@@ -27,7 +29,8 @@ from gophermart.models.money import luhn_valid
 RewardType = Literal["%", "pt"]
 OrderStatus = Literal["REGISTERED", "PROCESSING", "PROCESSED"]
 Clock = Callable[[], float]
-"""Seconds on a monotonic scale; only differences matter."""
+"""Seconds on a monotonic scale; only differences matter. A store that outlives the process
+converts to and from wall-clock time itself (see ``simulator_store.SqlStore``)."""
 
 RATE_WINDOW_SECONDS = 60
 MAX_BODY_BYTES = 1024 * 1024
@@ -130,6 +133,10 @@ class SimulatorStore(Protocol):
     async def get_order(self, number: str) -> RegisteredOrder | None: ...
 
 
+StoreOpener = Callable[[Clock], AbstractAsyncContextManager[SimulatorStore]]
+"""Opens a store for the app's lifespan, on the app's clock, and closes it at shutdown."""
+
+
 class MemoryStore:
     """The default store: state lives as long as the process."""
 
@@ -155,6 +162,26 @@ class MemoryStore:
 
     async def get_order(self, number: str) -> RegisteredOrder | None:
         return self._orders.get(number)
+
+
+class _UnopenedStore:
+    """Stands in until the lifespan has opened the real store; no request gets here, since
+    uvicorn serves only after start-up."""
+
+    def _fail(self) -> RuntimeError:
+        return RuntimeError("the simulator's store opens with the app's lifespan")
+
+    async def add_mechanic(self, mechanic: Mechanic) -> bool:
+        raise self._fail()
+
+    async def list_mechanics(self) -> Sequence[Mechanic]:
+        raise self._fail()
+
+    async def add_order(self, order: RegisteredOrder) -> bool:
+        raise self._fail()
+
+    async def get_order(self, number: str) -> RegisteredOrder | None:
+        raise self._fail()
 
 
 class FixedWindowLimiter:
@@ -388,16 +415,42 @@ def create_app(
     config: SimulatorConfig,
     *,
     store: SimulatorStore | None = None,
+    open_store: StoreOpener | None = None,
     clock: Clock = time.monotonic,
 ) -> Starlette:
     """Build the simulator app; its counters are at ``app.state.stats`` (see `get_stats`).
 
-    With ``auto_register`` and no ``store`` given, the in-memory store starts with a few house
-    mechanics (Pringles, Coca-Cola, Acme, Tefal, LG) so that generated orders earn points.
+    State lives in ``store``, or in the store ``open_store(clock)`` opens for the lifespan
+    (a database: nothing touches it before start-up), or else in memory.
+    With ``auto_register`` and no ``store`` given, the store starts with a few house
+    mechanics (Pringles, Coca-Cola, Acme, Tefal, LG) so that generated orders earn points;
+    an opened store keeps any mechanic already registered under one of those matches.
     """
+    if store is not None and open_store is not None:
+        raise ValueError("give store or open_store, not both")
     if store is None:
-        store = MemoryStore(mechanics=_HOUSE_MECHANICS if config.auto_register else ())
+        store = (
+            _UnopenedStore()
+            if open_store is not None
+            else MemoryStore(mechanics=_HOUSE_MECHANICS if config.auto_register else ())
+        )
     simulator = _Simulator(config=config, store=store, clock=clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if open_store is None:
+            yield
+            return
+        async with open_store(clock) as opened:
+            if config.auto_register:
+                for mechanic in _HOUSE_MECHANICS:
+                    await opened.add_mechanic(mechanic)
+            simulator.store = opened
+            try:
+                yield
+            finally:
+                simulator.store = _UnopenedStore()
+
     app = Starlette(
         routes=[
             Route("/api/goods", simulator.post_goods, methods=["POST"]),
@@ -407,6 +460,7 @@ def create_app(
         ],
         exception_handlers={BadRequest: _bad_request},
         max_body_size=MAX_BODY_BYTES,
+        lifespan=lifespan,
     )
     app.state.stats = simulator.stats
     return app

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from gophermart.server.logs import configure_logging
 from gophermart.server.settings import Settings, SettingsError, load_settings
+from gophermart.store.database import DatabaseTarget
 
 SUBCOMMANDS = ("serve", "migrate", "accrual", "demo")
 USAGE_ERROR = 2
@@ -94,13 +95,22 @@ def serve(argv: Sequence[str]) -> int:
     return 0
 
 
+DATABASE_ERRORS = (OSError, SQLAlchemyError, asyncpg.PostgresError)
+"""What an unreachable or unusable database raises at start-up."""
+
+
+def explain_database_error(target: DatabaseTarget, exc: BaseException) -> str:
+    """One line naming DATABASE_URI, for a database error at start-up."""
+    cause = getattr(exc, "orig", None) or exc  # the driver's words, not SQLAlchemy's wrapper
+    reason = " ".join(str(cause).split()) or type(cause).__name__
+    return f"DATABASE_URI: cannot use {target.display}: {reason}"
+
+
 def _migrate_or_explain(settings: Settings) -> str | None:
     try:
         asyncio.run(_migrate(settings))
-    except (OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
-        cause = getattr(exc, "orig", None) or exc  # the driver's words, not SQLAlchemy's wrapper
-        reason = " ".join(str(cause).split()) or type(cause).__name__
-        return f"DATABASE_URI: cannot use {settings.database.display}: {reason}"
+    except DATABASE_ERRORS as exc:
+        return explain_database_error(settings.database, exc)
     return None
 
 
