@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from gophermart.models.enums import LoyaltyStatus, OrderStatus, TransactionType
 from gophermart.models.types import utcnow
 from gophermart.store import accrual as accrual_store
 from gophermart.store import ledger
 from gophermart.store import poller as poller_store
 from gophermart.store.database import Database
+from gophermart.store.lean import LeanConnection
 from gophermart.store.poller import Claim
 
 __all__ = ["Claim", "OrderChange", "apply_result", "claim_due_orders", "next_due_at"]
@@ -55,7 +54,7 @@ async def apply_result(
     status = loyalty_status.order_status()
     points = accrual if status is OrderStatus.PROCESSED and accrual else None
 
-    async def record(conn: AsyncConnection) -> None:
+    async def record(conn: LeanConnection) -> None:
         await accrual_store.record_answer(
             conn,
             order_number=order_number,
@@ -65,7 +64,7 @@ async def apply_result(
         )
 
     # The order row first, then its answer: every caller takes the locks in the same order.
-    async with db.transaction() as conn:
+    async with db.lean_transaction() as conn:
         if status.is_final:
             settled = await accrual_store.settle_order(
                 conn, order_number=order_number, status=status, accrual=points

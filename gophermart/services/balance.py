@@ -31,7 +31,7 @@ _WITHDRAWALS = frozenset({TransactionType.WITHDRAWAL})
 
 
 async def get_balance(*, db: Database, principal: Principal) -> BalanceRecord:
-    async with db.read() as conn:
+    async with db.lean_read() as conn:
         balance = await ledger.get_balance(conn, account_id=principal.account_id)
     if balance is None:
         raise Unauthenticated("the account named by the token does not exist")
@@ -56,7 +56,7 @@ async def withdraw(
     if problem is not None:
         raise InvalidOrderNumber(problem)
     try:
-        async with db.transaction() as conn:
+        async with db.lean_transaction() as conn:
             existing = await ledger.find_entry(
                 conn, type=TransactionType.WITHDRAWAL, order_number=order
             )
@@ -76,7 +76,7 @@ async def withdraw(
                     raise _LostRace
                 return WithdrawalRecord(order=order, sum=amount, processed_at=now)
     except _LostRace:
-        async with db.read() as conn:
+        async with db.lean_read() as conn:
             existing = await ledger.find_entry(
                 conn, type=TransactionType.WITHDRAWAL, order_number=order
             )
@@ -90,7 +90,7 @@ async def withdraw(
 
 
 async def list_withdrawals(*, db: Database, principal: Principal) -> list[WithdrawalRecord]:
-    async with db.read() as conn:
+    async with db.lean_read() as conn:
         return await ledger.list_withdrawals(conn, account_id=principal.account_id)
 
 

@@ -49,7 +49,7 @@ async def upload_order(
     a new order (it wakes the poller).
     """
     number = normalize_order_number(number)
-    async with db.transaction() as conn:
+    async with db.lean_transaction() as conn:
         created = await orders.insert_order(
             conn, number=number, user_id=principal.user_id, now=utcnow()
         )
@@ -68,7 +68,7 @@ async def upload_order(
 
 
 async def list_orders(*, db: Database, principal: Principal) -> list[OrderRecord]:
-    async with db.read() as conn:
+    async with db.lean_read() as conn:
         return await orders.list_orders(conn, user_id=principal.user_id)
 
 

@@ -6,17 +6,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Integer, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from gophermart.models.enums import LoyaltyStatus, OrderStatus
 from gophermart.models.types import uuid7
 from gophermart.store import tables
-from gophermart.store.dialect import insert
+from gophermart.store.lean import LeanConnection, LeanStatement
 
 _o = tables.order
 _bc = tables.bonus_calculation
-_FINAL = (OrderStatus.INVALID.value, OrderStatus.PROCESSED.value)
+# Spelled as two comparisons, not NOT IN: the lean route runs no expanding IN lists.
+_NOT_FINAL = (_o.c.status != OrderStatus.INVALID.value, _o.c.status != OrderStatus.PROCESSED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,24 +27,17 @@ class SettledOrder:
     account_id: uuid.UUID
 
 
-async def record_answer(
-    conn: AsyncConnection,
-    *,
-    order_number: str,
-    loyalty_status: LoyaltyStatus,
-    accrual: int | None,
-    now: datetime,
-) -> None:
-    """Keep the latest answer about the order in ``bonus_calculation`` (one row per order)."""
-    order_id = select(_o.c.id).where(_o.c.number == order_number).scalar_subquery()
-    statement = insert(conn, _bc).values(
-        id=uuid7(),
+def _record_answer(dialect_name: str) -> postgresql.Insert | sqlite.Insert:
+    order_id = select(_o.c.id).where(_o.c.number == bindparam("number")).scalar_subquery()
+    statement = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(_bc)
+    statement = statement.values(
+        id=bindparam("id"),
         order_id=order_id,
-        loyalty_status=loyalty_status.value,
-        accrual=accrual,
-        checked_at=now,
+        loyalty_status=bindparam("loyalty_status"),
+        accrual=bindparam("accrual", type_=Integer),
+        checked_at=bindparam("now"),
     )
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=["order_id"],
         set_={
             "loyalty_status": statement.excluded.loyalty_status,
@@ -51,35 +45,74 @@ async def record_answer(
             "checked_at": statement.excluded.checked_at,
         },
     )
-    await conn.execute(statement)
+
+
+_RECORD_ANSWER = LeanStatement(_record_answer)
+_SETTLE_ORDER = LeanStatement(
+    update(_o)
+    .where(_o.c.number == bindparam("number"), *_NOT_FINAL)
+    .values(
+        status=bindparam("status"), accrual=bindparam("accrual", type_=Integer), lease_until=None
+    )
+    .returning(_o.c.id, _o.c.user_id)
+)
+_ACCOUNT_OF_USER = LeanStatement(
+    select(tables.user.c.loyalty_account_id).where(tables.user.c.id == bindparam("user_id"))
+)
+_RESCHEDULE_ORDER = LeanStatement(
+    update(_o)
+    .where(_o.c.number == bindparam("number"), *_NOT_FINAL)
+    .values(
+        status=bindparam("status"),
+        next_poll_at=bindparam("next_poll_at"),
+        lease_until=None,
+        attempts=bindparam("attempts"),
+    )
+    .returning(_o.c.user_id)
+)
+
+
+async def record_answer(
+    conn: LeanConnection,
+    *,
+    order_number: str,
+    loyalty_status: LoyaltyStatus,
+    accrual: int | None,
+    now: datetime,
+) -> None:
+    """Keep the latest answer about the order in ``bonus_calculation`` (one row per order)."""
+    await conn.execute(
+        _RECORD_ANSWER,
+        id=uuid7(),
+        number=order_number,
+        loyalty_status=loyalty_status.value,
+        accrual=accrual,
+        now=now,
+    )
 
 
 async def settle_order(
-    conn: AsyncConnection, *, order_number: str, status: OrderStatus, accrual: int | None
+    conn: LeanConnection, *, order_number: str, status: OrderStatus, accrual: int | None
 ) -> SettledOrder | None:
     """Move a pending order to a final status; None if it was final already (nothing changed).
 
     The ``status NOT IN (final)`` condition is what makes crediting happen at most once:
     of any number of attempts, only one sees a row change.
     """
-    u = tables.user
-    statement = (
-        update(_o)
-        .where(_o.c.number == order_number, _o.c.status.not_in(_FINAL))
-        .values(status=status.value, accrual=accrual, lease_until=None)
-        .returning(_o.c.id, _o.c.user_id)
+    row = await conn.fetchrow(
+        _SETTLE_ORDER, number=order_number, status=status.value, accrual=accrual
     )
-    row = (await conn.execute(statement)).first()
     if row is None:
         return None
-    account_id = (
-        await conn.execute(select(u.c.loyalty_account_id).where(u.c.id == row.user_id))
-    ).scalar_one()
-    return SettledOrder(order_id=row.id, user_id=row.user_id, account_id=account_id)
+    order_id, user_id = row
+    account = await conn.fetchrow(_ACCOUNT_OF_USER, user_id=user_id)
+    if account is None:  # pragma: no cover - the foreign key keeps the user
+        raise RuntimeError(f"order {order_number} has no owner")
+    return SettledOrder(order_id=order_id, user_id=user_id, account_id=account[0])
 
 
 async def reschedule_order(
-    conn: AsyncConnection,
+    conn: LeanConnection,
     *,
     order_number: str,
     status: OrderStatus,
@@ -90,11 +123,11 @@ async def reschedule_order(
 
     Returns the owner, or None when the order is final already.
     """
-    statement = (
-        update(_o)
-        .where(_o.c.number == order_number, _o.c.status.not_in(_FINAL))
-        .values(status=status.value, next_poll_at=next_poll_at, lease_until=None, attempts=attempts)
-        .returning(_o.c.user_id)
+    row = await conn.fetchrow(
+        _RESCHEDULE_ORDER,
+        number=order_number,
+        status=status.value,
+        next_poll_at=next_poll_at,
+        attempts=attempts,
     )
-    user_id: uuid.UUID | None = (await conn.execute(statement)).scalar_one_or_none()
-    return user_id
+    return None if row is None else row[0]

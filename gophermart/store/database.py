@@ -8,6 +8,7 @@ would have to be upgraded; reads use a separate pool and, in WAL mode, never wai
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from urllib.parse import unquote
 import asyncpg
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from gophermart.store.lean import AiosqliteLean, AsyncpgLean, LeanConnection
 
 
 class Backend(StrEnum):
@@ -103,6 +106,7 @@ class Database:
         if target.backend is Backend.POSTGRESQL:
             dsn, timeout = asyncpg_connect_args(target.dsn)
             options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+            self._pg_dsn, self._pg_options = dsn, options
 
             async def connect() -> asyncpg.Connection:
                 return await asyncpg.connect(dsn, **options)
@@ -121,6 +125,10 @@ class Database:
             self.write_engine = create_async_engine(url, pool_size=1, max_overflow=0)
             for engine in (self.engine, self.write_engine):
                 event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        self.dialect = self.engine.dialect
+        self._pool_size = pool_size
+        self._pg_pool: asyncpg.Pool | None = None
+        self._pg_pool_lock = asyncio.Lock()
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -134,7 +142,49 @@ class Database:
         async with self.engine.connect() as conn:
             yield conn
 
+    async def _asyncpg_pool(self) -> asyncpg.Pool:
+        pool = self._pg_pool
+        if pool is None:
+            async with self._pg_pool_lock:
+                if self._pg_pool is None:
+                    self._pg_pool = await asyncpg.create_pool(
+                        self._pg_dsn,
+                        min_size=1,
+                        max_size=self._pool_size,
+                        **self._pg_options,
+                    )
+                pool = self._pg_pool
+        return pool
+
+    @contextlib.asynccontextmanager
+    async def lean_read(self) -> AsyncIterator[LeanConnection]:
+        """`read`, on the lean route of ``store.lean`` (statements run outside a transaction
+        block: each is its own snapshot)."""
+        if self.backend is Backend.POSTGRESQL:
+            async with (await self._asyncpg_pool()).acquire() as conn:
+                yield AsyncpgLean(conn, self.dialect)
+        else:
+            async with self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                yield AiosqliteLean(raw.driver_connection, self.dialect)
+
+    @contextlib.asynccontextmanager
+    async def lean_transaction(self) -> AsyncIterator[LeanConnection]:
+        """`transaction`, on the lean route: committed when the block ends, rolled back on
+        error. On SQLite it is the one writer connection's transaction, so lean and Core
+        writes still queue behind each other."""
+        if self.backend is Backend.POSTGRESQL:
+            async with (await self._asyncpg_pool()).acquire() as conn, conn.transaction():
+                yield AsyncpgLean(conn, self.dialect)
+        else:
+            async with self.transaction() as conn:
+                raw = await conn.get_raw_connection()
+                yield AiosqliteLean(raw.driver_connection, self.dialect)
+
     async def dispose(self) -> None:
+        if self._pg_pool is not None:
+            await self._pg_pool.close()
+            self._pg_pool = None
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()

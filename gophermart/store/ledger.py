@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gophermart.models.enums import TransactionType
@@ -24,7 +25,7 @@ from gophermart.services.records import (
     WithdrawalRecord,
 )
 from gophermart.store import tables
-from gophermart.store.dialect import insert
+from gophermart.store.lean import LeanConnection, LeanStatement
 
 _acc = tables.loyalty_account
 _tx = tables.ledger
@@ -37,31 +38,73 @@ class LedgerEntry:
     created_at: datetime
 
 
-async def get_balance(conn: AsyncConnection, *, account_id: uuid.UUID) -> BalanceRecord | None:
-    row = (
-        await conn.execute(select(_acc.c.balance, _acc.c.withdrawn).where(_acc.c.id == account_id))
-    ).first()
+def _insert(dialect_name: str) -> postgresql.Insert | sqlite.Insert:
+    return (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(_tx)
+
+
+_GET_BALANCE = LeanStatement(
+    select(_acc.c.balance, _acc.c.withdrawn).where(_acc.c.id == bindparam("account_id"))
+)
+_DEBIT = LeanStatement(
+    update(_acc)
+    .where(_acc.c.id == bindparam("account_id"), _acc.c.balance >= bindparam("amount"))
+    .values(
+        balance=_acc.c.balance - bindparam("amount"),
+        withdrawn=_acc.c.withdrawn + bindparam("amount"),
+    )
+)
+_CREDIT = LeanStatement(
+    update(_acc)
+    .where(_acc.c.id == bindparam("account_id"))
+    .values(balance=_acc.c.balance + bindparam("amount"))
+)
+_INSERT_ENTRY = LeanStatement(
+    lambda dialect_name: (
+        _insert(dialect_name)
+        .values(
+            id=bindparam("id"),
+            loyalty_account_id=bindparam("account_id"),
+            type=bindparam("type"),
+            amount=bindparam("amount"),
+            order_number=bindparam("order_number"),
+            order_id=bindparam("order_id"),
+            created_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=["type", "order_number"])
+        .returning(_tx.c.id)
+    )
+)
+_FIND_ENTRY = LeanStatement(
+    select(_tx.c.loyalty_account_id, _tx.c.amount, _tx.c.created_at).where(
+        _tx.c.type == bindparam("type"), _tx.c.order_number == bindparam("order_number")
+    )
+)
+_LIST_WITHDRAWALS = LeanStatement(
+    select(_tx.c.order_number, _tx.c.amount, _tx.c.created_at)
+    .where(
+        _tx.c.loyalty_account_id == bindparam("account_id"),
+        _tx.c.type == TransactionType.WITHDRAWAL.value,
+    )
+    .order_by(_tx.c.created_at.desc(), _tx.c.id.desc())
+)
+
+
+async def get_balance(conn: LeanConnection, *, account_id: uuid.UUID) -> BalanceRecord | None:
+    row = await conn.fetchrow(_GET_BALANCE, account_id=account_id)
     return BalanceRecord(current=row[0], withdrawn=row[1]) if row is not None else None
 
 
-async def debit(conn: AsyncConnection, *, account_id: uuid.UUID, amount: int) -> bool:
+async def debit(conn: LeanConnection, *, account_id: uuid.UUID, amount: int) -> bool:
     """Take ``amount`` off the balance if it covers it; False (nothing changed) otherwise."""
-    statement = (
-        update(_acc)
-        .where(_acc.c.id == account_id, _acc.c.balance >= amount)
-        .values(balance=_acc.c.balance - amount, withdrawn=_acc.c.withdrawn + amount)
-    )
-    return (await conn.execute(statement)).rowcount == 1
+    return await conn.execute(_DEBIT, account_id=account_id, amount=amount) == 1
 
 
-async def credit(conn: AsyncConnection, *, account_id: uuid.UUID, amount: int) -> None:
-    await conn.execute(
-        update(_acc).where(_acc.c.id == account_id).values(balance=_acc.c.balance + amount)
-    )
+async def credit(conn: LeanConnection, *, account_id: uuid.UUID, amount: int) -> None:
+    await conn.execute(_CREDIT, account_id=account_id, amount=amount)
 
 
 async def insert_entry(
-    conn: AsyncConnection,
+    conn: LeanConnection,
     *,
     account_id: uuid.UUID,
     type: TransactionType,
@@ -71,50 +114,32 @@ async def insert_entry(
     now: datetime,
 ) -> bool:
     """Append a ledger row; False when one of this type for this order number exists."""
-    statement = (
-        insert(conn, _tx)
-        .values(
-            id=uuid7(),
-            loyalty_account_id=account_id,
-            type=type.value,
-            amount=amount,
-            order_number=order_number,
-            order_id=order_id,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["type", "order_number"])
-        .returning(_tx.c.id)
+    row = await conn.fetchrow(
+        _INSERT_ENTRY,
+        id=uuid7(),
+        account_id=account_id,
+        type=type.value,
+        amount=amount,
+        order_number=order_number,
+        order_id=order_id,
+        now=now,
     )
-    return (await conn.execute(statement)).first() is not None
+    return row is not None
 
 
 async def find_entry(
-    conn: AsyncConnection, *, type: TransactionType, order_number: str
+    conn: LeanConnection, *, type: TransactionType, order_number: str
 ) -> LedgerEntry | None:
-    row = (
-        await conn.execute(
-            select(_tx.c.loyalty_account_id, _tx.c.amount, _tx.c.created_at).where(
-                _tx.c.type == type.value, _tx.c.order_number == order_number
-            )
-        )
-    ).first()
+    row = await conn.fetchrow(_FIND_ENTRY, type=type.value, order_number=order_number)
     return LedgerEntry(account_id=row[0], amount=row[1], created_at=row[2]) if row else None
 
 
 async def list_withdrawals(
-    conn: AsyncConnection, *, account_id: uuid.UUID
+    conn: LeanConnection, *, account_id: uuid.UUID
 ) -> list[WithdrawalRecord]:
-    statement = (
-        select(_tx.c.order_number, _tx.c.amount, _tx.c.created_at)
-        .where(
-            _tx.c.loyalty_account_id == account_id,
-            _tx.c.type == TransactionType.WITHDRAWAL.value,
-        )
-        .order_by(_tx.c.created_at.desc(), _tx.c.id.desc())
-    )
     return [
         WithdrawalRecord(order=row[0], sum=row[1], processed_at=row[2])
-        for row in await conn.execute(statement)
+        for row in await conn.fetch(_LIST_WITHDRAWALS, account_id=account_id)
     ]
 
 

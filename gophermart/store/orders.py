@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gophermart.models.enums import OrderStatus
 from gophermart.models.types import uuid7
 from gophermart.services.records import OrderFilter, OrderRecord, PageEntry, PageKey
 from gophermart.store import tables
-from gophermart.store.dialect import insert
+from gophermart.store.lean import LeanConnection, LeanStatement
 
 _o = tables.order
 _ORDER_COLUMNS = (_o.c.number, _o.c.status, _o.c.accrual, _o.c.uploaded_at)
@@ -26,43 +27,49 @@ def _record(row: Sequence[Any]) -> OrderRecord:
     )
 
 
-async def insert_order(
-    conn: AsyncConnection, *, number: str, user_id: uuid.UUID, now: datetime
-) -> OrderRecord | None:
-    """Insert a NEW order due for polling now; None when the number exists (any owner)."""
-    statement = (
-        insert(conn, _o)
+_INSERT_ORDER = LeanStatement(
+    lambda dialect_name: (
+        (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(_o)
         .values(
-            id=uuid7(),
-            number=number,
-            user_id=user_id,
+            id=bindparam("id"),
+            number=bindparam("number"),
+            user_id=bindparam("user_id"),
             status=OrderStatus.NEW.value,
-            uploaded_at=now,
-            next_poll_at=now,
+            uploaded_at=bindparam("now"),
+            next_poll_at=bindparam("now"),
             attempts=0,
         )
         .on_conflict_do_nothing(index_elements=["number"])
         .returning(*_ORDER_COLUMNS)
     )
-    row = (await conn.execute(statement)).first()
+)
+_FIND_ORDER = LeanStatement(
+    select(_o.c.user_id, *_ORDER_COLUMNS).where(_o.c.number == bindparam("number"))
+)
+_LIST_ORDERS = LeanStatement(
+    select(*_ORDER_COLUMNS)
+    .where(_o.c.user_id == bindparam("user_id"))
+    .order_by(_o.c.uploaded_at.desc(), _o.c.id.desc())
+)
+
+
+async def insert_order(
+    conn: LeanConnection, *, number: str, user_id: uuid.UUID, now: datetime
+) -> OrderRecord | None:
+    """Insert a NEW order due for polling now; None when the number exists (any owner)."""
+    row = await conn.fetchrow(_INSERT_ORDER, id=uuid7(), number=number, user_id=user_id, now=now)
     return _record(row) if row is not None else None
 
 
-async def find_order(conn: AsyncConnection, *, number: str) -> tuple[uuid.UUID, OrderRecord] | None:
+async def find_order(conn: LeanConnection, *, number: str) -> tuple[uuid.UUID, OrderRecord] | None:
     """The owner and state of an order, by number."""
-    statement = select(_o.c.user_id, *_ORDER_COLUMNS).where(_o.c.number == number)
-    row = (await conn.execute(statement)).first()
+    row = await conn.fetchrow(_FIND_ORDER, number=number)
     return (row[0], _record(row[1:])) if row is not None else None
 
 
-async def list_orders(conn: AsyncConnection, *, user_id: uuid.UUID) -> list[OrderRecord]:
+async def list_orders(conn: LeanConnection, *, user_id: uuid.UUID) -> list[OrderRecord]:
     """All of a user's orders, newest upload first (id breaks ties: UUIDv7 is time-ordered)."""
-    statement = (
-        select(*_ORDER_COLUMNS)
-        .where(_o.c.user_id == user_id)
-        .order_by(_o.c.uploaded_at.desc(), _o.c.id.desc())
-    )
-    return [_record(row) for row in await conn.execute(statement)]
+    return [_record(row) for row in await conn.fetch(_LIST_ORDERS, user_id=user_id)]
 
 
 def _filter_conditions(*, user_id: uuid.UUID, filter: OrderFilter) -> list[ColumnElement[bool]]:
