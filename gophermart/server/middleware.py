@@ -99,6 +99,8 @@ class RequestBodyMiddleware:
             if k not in (b"content-encoding", b"content-length", b"transfer-encoding")
         ]
         headers.append((b"content-length", str(len(body)).encode()))
+        # In place, not a copy: the outer middleware read what the router leaves in the scope.
+        scope["headers"] = headers
         delivered = False
 
         async def replay() -> Message:
@@ -108,7 +110,7 @@ class RequestBodyMiddleware:
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app({**scope, "headers": headers}, replay, send)
+        await self.app(scope, replay, send)
 
     @staticmethod
     async def _read(receive: Receive) -> bytes:

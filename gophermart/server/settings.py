@@ -38,6 +38,7 @@ class Settings:
     pool_size: int = 10
     migrate_on_start: bool = True
     log_level: str = "info"
+    access_log: bool = False
     poller: PollerConfig = field(default_factory=PollerConfig)
 
     @property
@@ -178,5 +179,6 @@ def load_settings(
         cookie_secure=_parse_bool(env.get("COOKIE_SECURE", ""), name="COOKIE_SECURE"),
         pool_size=_parse_positive_int(pool, name="DB_POOL_SIZE") if pool else 10,
         log_level=_parse_log_level(env.get("LOG_LEVEL") or "info"),
+        access_log=_parse_bool(env.get("ACCESS_LOG", ""), name="ACCESS_LOG"),
         poller=poller,
     )

@@ -208,6 +208,11 @@ def test_cookie_secure_false(value: str) -> None:
     assert load({"COOKIE_SECURE": value}).cookie_secure is False
 
 
+def test_access_log_is_off_unless_asked_for() -> None:
+    assert load({}).access_log is False
+    assert load({"ACCESS_LOG": "true"}).access_log is True
+
+
 def test_secret_key_of_32_characters_is_enough() -> None:
     assert load({"SECRET_KEY": VALID_SECRET}).secret_key == VALID_SECRET
 
@@ -248,6 +253,7 @@ INVALID: list[tuple[dict[str, str], dict[str, Any], str]] = [
     ({"SECRET_KEY": "short"}, {}, "SECRET_KEY"),
     ({"COOKIE_SECURE": "maybe"}, {}, "COOKIE_SECURE"),
     ({"COOKIE_SECURE": "2"}, {}, "COOKIE_SECURE"),
+    ({"ACCESS_LOG": "verbose"}, {}, "ACCESS_LOG"),
     ({"TOKEN_TTL_SECONDS": "0"}, {}, "TOKEN_TTL_SECONDS"),
     ({"TOKEN_TTL_SECONDS": "-60"}, {}, "TOKEN_TTL_SECONDS"),
     ({"TOKEN_TTL_SECONDS": "1.5"}, {}, "TOKEN_TTL_SECONDS"),
