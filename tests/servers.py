@@ -17,7 +17,7 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
-from gophermart.store.database import Backend, DatabaseTarget
+from gophermart.store.database import DatabaseTarget
 
 
 @contextlib.asynccontextmanager
@@ -55,7 +55,7 @@ def free_port() -> int:
 
 
 def database_uri(target: DatabaseTarget) -> str:
-    return target.dsn if target.backend is Backend.POSTGRESQL else f"sqlite:///{target.dsn}"
+    return target.uri
 
 
 class ServerProcess:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -13,6 +14,8 @@ import asyncpg
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from gophermart.server.logs import configure_logging
 from gophermart.server.settings import Settings, SettingsError, load_settings
@@ -36,10 +39,10 @@ class GracefulServer(uvicorn.Server):
             self._captured_signals.clear()
 
 
-def run_server(
-    app: ASGIApp, *, host: str, port: int, log_level: str, access_log: bool = False
-) -> None:
-    config = uvicorn.Config(
+def _uvicorn_config(
+    app: ASGIApp | str, *, host: str, port: int, log_level: str, access_log: bool, workers: int = 1
+) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -49,8 +52,57 @@ def run_server(
         lifespan="on",
         server_header=False,
         timeout_graceful_shutdown=30,
+        workers=workers,
+        factory=isinstance(app, str),
     )
+
+
+def run_server(
+    app: ASGIApp, *, host: str, port: int, log_level: str, access_log: bool = False
+) -> None:
+    config = _uvicorn_config(app, host=host, port=port, log_level=log_level, access_log=access_log)
     GracefulServer(config).run()
+
+
+WORKER_APP = "gophermart.server.cli:worker_app"
+"""What each of ``--workers N`` processes serves (uvicorn imports it in the new process)."""
+
+
+def worker_app() -> ASGIApp:
+    """The app of one worker process: settings from the environment the supervisor left
+    (flags already folded in), the schema already migrated by the supervisor."""
+    from gophermart.server.app import create_app
+
+    settings = load_settings(require_accrual=True)
+    configure_logging(settings.log_level)
+    return create_app(replace(settings, migrate_on_start=False))
+
+
+def run_workers(settings: Settings) -> int:
+    """``--workers N``: N server processes sharing one listening socket, under uvicorn's
+    supervisor (it restarts a worker that dies and stops them all on SIGINT/SIGTERM, each
+    finishing its in-flight requests). Each worker runs its own poller; on PostgreSQL their
+    claims never overlap. 0 after a clean stop, 1 when the workers could not start."""
+    assert settings.accrual_address is not None
+    # The workers are new interpreters: they read the settings as this process resolved
+    # them, flags included.
+    os.environ.update(
+        RUN_ADDRESS=f"{settings.host}:{settings.port}",
+        DATABASE_URI=settings.database.uri,
+        ACCRUAL_SYSTEM_ADDRESS=settings.accrual_address,
+    )
+    config = _uvicorn_config(
+        WORKER_APP,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        workers=settings.workers,
+    )
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    failed = any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes)
+    return 1 if failed else 0
 
 
 def _add_server_flags(parser: argparse.ArgumentParser) -> None:
@@ -71,6 +123,12 @@ def serve(argv: Sequence[str]) -> int:
     parser.add_argument(
         "-r", dest="accrual_address", help="accrual system base URL (ACCRUAL_SYSTEM_ADDRESS)"
     )
+    parser.add_argument(
+        "-w",
+        "--workers",
+        dest="workers",
+        help="server processes, PostgreSQL only (WORKERS; default 1)",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings(
@@ -78,6 +136,7 @@ def serve(argv: Sequence[str]) -> int:
             database_uri=args.database_uri,
             accrual_address=args.accrual_address,
             require_accrual=True,
+            workers=args.workers,
         )
     except SettingsError as exc:
         return _fail(str(exc))
@@ -90,6 +149,8 @@ def serve(argv: Sequence[str]) -> int:
     if failure is not None:
         print(f"gophermart: {failure}", file=sys.stderr)
         return 1
+    if settings.workers > 1:
+        return run_workers(settings)
     run_server(
         create_app(replace(settings, migrate_on_start=False)),
         host=settings.host,

@@ -39,6 +39,7 @@ class Settings:
     migrate_on_start: bool = True
     log_level: str = "info"
     access_log: bool = False
+    workers: int = 1
     poller: PollerConfig = field(default_factory=PollerConfig)
 
     @property
@@ -130,6 +131,7 @@ def load_settings(
     database_uri: str | None = None,
     accrual_address: str | None = None,
     require_accrual: bool = False,
+    workers: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Settings from explicit values (flags), then ``environ``, then defaults."""
@@ -167,6 +169,13 @@ def load_settings(
         seconds = _parse_positive_int(lease, name="ACCRUAL_LEASE_SECONDS")
         poller = replace(poller, lease=timedelta(seconds=seconds))
     pool = env.get("DB_POOL_SIZE")
+    workers_raw = pick(workers, "WORKERS")
+    worker_count = _parse_positive_int(workers_raw, name="WORKERS") if workers_raw else 1
+    if worker_count > 1 and database.backend is Backend.SQLITE:
+        raise SettingsError(
+            "WORKERS: SQLite has a single writer, so it is served by one process; "
+            "use PostgreSQL for more"
+        )
     return Settings(
         host=host,
         port=port,
@@ -180,5 +189,6 @@ def load_settings(
         pool_size=_parse_positive_int(pool, name="DB_POOL_SIZE") if pool else 10,
         log_level=_parse_log_level(env.get("LOG_LEVEL") or "info"),
         access_log=_parse_bool(env.get("ACCESS_LOG", ""), name="ACCESS_LOG"),
+        workers=worker_count,
         poller=poller,
     )

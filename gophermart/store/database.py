@@ -42,6 +42,11 @@ class DatabaseTarget:
     dsn: str
 
     @property
+    def uri(self) -> str:
+        """The location as a DATABASE_URI value."""
+        return self.dsn if self.backend is Backend.POSTGRESQL else f"sqlite:///{self.dsn}"
+
+    @property
     def display(self) -> str:
         """The location without a password, for logs."""
         if self.backend is Backend.SQLITE:
