@@ -208,8 +208,7 @@ async def database(backend: str) -> AsyncIterator[str]:
 async def server(
     database_uri: str, accrual_url: str, *, workers: int = 1
 ) -> AsyncIterator[Service]:
-    """``gophermart -a … -d … -r …``; ``workers`` > 1 passes SERVER_WORKERS_FLAG (not yet
-    implemented by the server, so it fails to start and says so)."""
+    """``gophermart -a … -d … -r …``, with ``--workers N`` when ``workers`` > 1."""
     extra = (SERVER_WORKERS_FLAG, str(workers)) if workers > 1 else ()
     async with gophermart(
         "-d",

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gophermart.models.enums import LoyaltyStatus, OrderStatus
@@ -34,7 +34,7 @@ def _record_answer(dialect_name: str) -> postgresql.Insert | sqlite.Insert:
         id=bindparam("id"),
         order_id=order_id,
         loyalty_status=bindparam("loyalty_status"),
-        accrual=bindparam("accrual", type_=Integer),
+        accrual=bindparam("accrual", type_=_o.c.accrual.type),
         checked_at=bindparam("now"),
     )
     return statement.on_conflict_do_update(
@@ -52,7 +52,9 @@ _SETTLE_ORDER = LeanStatement(
     update(_o)
     .where(_o.c.number == bindparam("number"), *_NOT_FINAL)
     .values(
-        status=bindparam("status"), accrual=bindparam("accrual", type_=Integer), lease_until=None
+        status=bindparam("status"),
+        accrual=bindparam("accrual", type_=_o.c.accrual.type),
+        lease_until=None,
     )
     .returning(_o.c.id, _o.c.user_id)
 )
