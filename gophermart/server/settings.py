@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from gophermart.accrual.client import normalize_base_url
 from gophermart.accrual.poller import PollerConfig
@@ -65,6 +65,29 @@ def _valid_port(text: str) -> bool:
     return not text or (text.isascii() and text.isdigit() and 0 < int(text) < 65536)
 
 
+# libpq's URI options that take one of a fixed set of values. A wrong one would otherwise
+# surface only when the first connection is made, as a database error (exit status 1)
+# rather than as the invalid setting it is.
+_LIBPQ_CHOICES = {
+    "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+    "target_session_attrs": (
+        "any",
+        "read-write",
+        "read-only",
+        "primary",
+        "standby",
+        "prefer-standby",
+    ),
+}
+
+
+def _check_libpq_options(query: str, *, name: str) -> None:
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        choices = _LIBPQ_CHOICES.get(key)
+        if choices is not None and value not in choices:
+            raise SettingsError(f"{name}: {key} must be one of {', '.join(choices)}, got {value!r}")
+
+
 def parse_database_uri(value: str, *, name: str = "DATABASE_URI") -> DatabaseTarget:
     """A libpq URI (postgres:// or postgresql://, query options as libpq takes them, e.g.
     ``?sslmode=disable``) or ``sqlite:///relative/path`` / ``sqlite:////absolute/path``."""
@@ -77,6 +100,7 @@ def parse_database_uri(value: str, *, name: str = "DATABASE_URI") -> DatabaseTar
             _, colon, port_text = host.rpartition("]")[2].rpartition(":")  # after any [IPv6]
             if colon and not _valid_port(port_text):
                 raise SettingsError(f"{name}: bad port {port_text!r} in {host!r}")
+        _check_libpq_options(urlsplit(uri).query, name=name)
         try:
             asyncpg_connect_args(uri)
         except ValueError as exc:
