@@ -24,7 +24,7 @@ from gophermart.server.app import create_app
 from gophermart.server.context import AppContext
 from gophermart.server.settings import Settings
 from gophermart.store.database import Backend, Database, DatabaseTarget
-from tests.openapi_contract import ContractChecker
+from tests.openapi_contract import ContractChecker, checked_client
 from tests.servers import serve_app
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -149,20 +149,7 @@ async def client(
     """A client whose every answer from a documented operation is checked against
     openapi.json: a response the document does not allow fails the test."""
 
-    async def check(response: httpx.Response) -> None:
-        request = response.request
-        if not request.url.path.startswith("/api/"):
-            return
-        try:
-            contract.operation(request.method, request.url.path)
-        except (AssertionError, KeyError):
-            return  # 404/405 probes of undocumented routes
-        await response.aread()
-        contract.check_response(response)
-
-    async with httpx.AsyncClient(
-        base_url=running_app.base_url, timeout=30, event_hooks={"response": [check]}
-    ) as http:
+    async with checked_client(contract, running_app.base_url, timeout=30) as http:
         yield http
 
 

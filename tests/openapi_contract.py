@@ -6,6 +6,9 @@ Usage in a test::
     response = client.get("/api/user/orders", headers=auth)
     checker.check_response(response)     # or checker.check(method, path, status, headers, body)
 
+    async with checked_client(checker, base_url) as client:   # checks every answer itself
+        ...
+
 ``check`` raises ``AssertionError`` with a message naming the operation and the rule that was
 broken when the response is not what the document promises:
 
@@ -37,6 +40,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 from jsonschema.protocols import Validator
 from referencing import Registry, Resource
@@ -306,3 +310,23 @@ class ContractChecker:
             dict(response.headers),
             response.content,
         )
+
+
+def checked_client(checker: ContractChecker, base_url: str, **options: Any) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` for ``base_url`` whose every answer to a documented operation
+    is checked against the document as it arrives: one the document does not allow raises
+    AssertionError in the request's caller. Answers outside ``/api/`` and probes of paths or
+    methods the document does not list (404/405) are not checked."""
+
+    async def check(response: httpx.Response) -> None:
+        request = response.request
+        if not request.url.path.startswith("/api/"):
+            return
+        try:
+            checker.operation(request.method, request.url.path)
+        except AssertionError:
+            return
+        await response.aread()
+        checker.check_response(response)
+
+    return httpx.AsyncClient(base_url=base_url, event_hooks={"response": [check]}, **options)

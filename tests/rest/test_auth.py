@@ -14,6 +14,7 @@ from gophermart.store import tables
 from gophermart.store.database import Database
 from tests.conftest import TEST_SECRET, RunningApp
 from tests.factories import PASSWORD, new_login, sign_up
+from tests.openapi_contract import ContractChecker, checked_client
 
 pytestmark = pytest.mark.usefixtures("running_app")
 
@@ -51,8 +52,10 @@ async def test_register_signs_in_with_header_and_cookie(
     assert balance.json() == {"current": 0, "withdrawn": 0}
 
 
-async def test_token_accepted_from_cookie_alone(running_app: RunningApp) -> None:
-    async with httpx.AsyncClient(base_url=running_app.base_url) as browser:
+async def test_token_accepted_from_cookie_alone(
+    running_app: RunningApp, contract: ContractChecker
+) -> None:
+    async with checked_client(contract, running_app.base_url) as browser:
         await sign_up(browser)
         assert browser.cookies.get(COOKIE_NAME)
         assert (await browser.get("/api/user/balance")).status_code == 200
@@ -97,10 +100,22 @@ async def test_register_taken_login_is_409_case_insensitively(
 
 
 async def test_login_success_and_wrong_password(client: httpx.AsyncClient) -> None:
-    await sign_up(client, login="Carol")
+    registered = await sign_up(client, login="Carol")
+    number = "12345678903"
+    uploaded = await client.post(
+        "/api/user/orders", content=number, headers={**registered, "Content-Type": "text/plain"}
+    )
+    assert uploaded.status_code == 202
+    client.cookies.clear()
     ok = await client.post("/api/user/login", json={"login": "carol", "password": PASSWORD})
     assert ok.status_code == 200
-    assert ok.headers["Authorization"].startswith("Bearer ")
+    assert ok.headers["Authorization"] == f"Bearer {ok.json()['token']}"
+    assert ok.cookies.get(COOKIE_NAME) == ok.json()["token"]
+    # The login token names the user who registered: it sees their order.
+    listed = await client.get(
+        "/api/user/orders", headers={"Authorization": ok.headers["Authorization"]}
+    )
+    assert [item["number"] for item in listed.json()] == [number]
     wrong = await client.post("/api/user/login", json={"login": "Carol", "password": "x" * 12})
     assert wrong.status_code == 401
     assert wrong.json()["code"] == "invalid_credentials"

@@ -14,6 +14,7 @@ from gophermart.store import tables
 from gophermart.store.database import Database
 from tests.conftest import RunningApp
 from tests.factories import credit_points, order_number, sign_up
+from tests.openapi_contract import ContractChecker, checked_client
 
 
 async def _signed_up_with_points(
@@ -180,12 +181,12 @@ async def test_balance_endpoints_need_auth(client: httpx.AsyncClient, db: Databa
 
 
 async def test_concurrent_withdrawals_never_overdraw(
-    client: httpx.AsyncClient, running_app: RunningApp, db: Database
+    client: httpx.AsyncClient, running_app: RunningApp, db: Database, contract: ContractChecker
 ) -> None:
     """40 withdrawals of 10 at once against a balance of 100: exactly 10 succeed."""
     auth = await _signed_up_with_points(client, running_app, db, 10000)
     limits = httpx.Limits(max_connections=40)
-    async with httpx.AsyncClient(base_url=running_app.base_url, limits=limits, timeout=60) as burst:
+    async with checked_client(contract, running_app.base_url, limits=limits, timeout=60) as burst:
         responses = await asyncio.gather(
             *(
                 burst.post(
@@ -213,11 +214,11 @@ async def test_concurrent_withdrawals_never_overdraw(
 
 
 async def test_concurrent_identical_retries_charge_once(
-    client: httpx.AsyncClient, running_app: RunningApp, db: Database
+    client: httpx.AsyncClient, running_app: RunningApp, db: Database, contract: ContractChecker
 ) -> None:
     auth = await _signed_up_with_points(client, running_app, db, 10000)
     body = {"order": order_number(), "sum": 30}
-    async with httpx.AsyncClient(base_url=running_app.base_url, timeout=60) as burst:
+    async with checked_client(contract, running_app.base_url, timeout=60) as burst:
         responses = await asyncio.gather(
             *(burst.post("/api/user/balance/withdraw", json=body, headers=auth) for _ in range(10))
         )

@@ -22,7 +22,12 @@ from gophermart.server.app import create_app
 from gophermart.server.settings import Settings
 from gophermart.store.database import Backend, DatabaseTarget
 from tests.conftest import TEST_SECRET, RunningApp
-from tests.openapi_contract import HTTP_METHODS, load_packaged_document
+from tests.openapi_contract import (
+    HTTP_METHODS,
+    ContractChecker,
+    checked_client,
+    load_packaged_document,
+)
 
 API_PREFIX = "/api"
 _CONVERTER = re.compile(r"\{(\w+):\w+\}")
@@ -114,9 +119,9 @@ def test_route_walk_sees_methods_mounts_and_websockets() -> None:
 
 
 async def test_every_documented_operation_answers_on_the_live_server(
-    running_app: RunningApp,
+    running_app: RunningApp, contract: ContractChecker
 ) -> None:
-    async with httpx.AsyncClient(base_url=running_app.base_url) as http:
+    async with checked_client(contract, running_app.base_url) as http:
         for method, path in sorted(_documented()):
             response = await http.request(method, path)  # no token, no body
             assert response.status_code not in (404, 405), (method, path, response.text)

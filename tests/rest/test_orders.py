@@ -73,6 +73,8 @@ async def test_upload_same_user_again_is_200_other_user_is_409(
         (b"   \n", "text/plain", 400),
         (b"12345678903", "application/json", 400),
         (b"12345678903", "text/plain; charset=utf-8", 202),
+        (b"12345678903", None, 202),  # documented: without a Content-Type the body is text
+        (b"12345678903", "application/x-www-form-urlencoded", 400),  # curl -d's default
         (b"12345678904", "text/plain", 422),  # fails Luhn
         (b"12a45678903", "text/plain", 422),
         (b"-12345678903", "text/plain", 422),
@@ -81,12 +83,12 @@ async def test_upload_same_user_again_is_200_other_user_is_409(
     ],
 )
 async def test_upload_validation(
-    client: httpx.AsyncClient, db: Database, body: bytes, content_type: str, status: int
+    client: httpx.AsyncClient, db: Database, body: bytes, content_type: str | None, status: int
 ) -> None:
     auth = await sign_up(client)
-    response = await client.post(
-        "/api/user/orders", content=body, headers={**auth, "Content-Type": content_type}
-    )
+    typed = {} if content_type is None else {"Content-Type": content_type}
+    response = await client.post("/api/user/orders", content=body, headers={**auth, **typed})
+    assert ("content-type" in response.request.headers) is (content_type is not None)
     assert response.status_code == status, response.text
     assert len(await _stored_orders(db)) == (1 if status == 202 else 0)
 

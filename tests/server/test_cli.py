@@ -24,6 +24,7 @@ from gophermart.models import metadata
 from gophermart.store import tables
 from gophermart.store.database import Backend, Database, DatabaseTarget
 from tests.factories import PASSWORD, new_login, order_number, sign_up
+from tests.openapi_contract import ContractChecker, checked_client
 from tests.pg import empty_pg_database, pg_dsn
 from tests.servers import ServerProcess, database_uri, free_port
 
@@ -144,6 +145,12 @@ def bad_starts(tmp_path: Path) -> list[BadStart]:
         BadStart("bad -r", ("-d", db, "-r", "ftp://accrual"), {}, "ACCRUAL_SYSTEM_ADDRESS"),
         BadStart("bad -a", ("-a", "localhost", "-d", db, "-r", accrual), {}, "RUN_ADDRESS"),
         BadStart("bad -d", ("-d", "mysql://localhost/db", "-r", accrual), {}, "DATABASE_URI"),
+        BadStart(
+            "bad sslmode",
+            ("-d", "postgresql://postgres@127.0.0.1/db?sslmode=bogus", "-r", accrual),
+            {},
+            "DATABASE_URI",
+        ),
         BadStart(
             "bad DATABASE_URI",
             ("-r", accrual),
@@ -274,7 +281,9 @@ async def exit_status(process: ServerProcess, timeout: float = 30) -> int:
     return status
 
 
-async def check_graceful_stop(target: DatabaseTarget, log: Path, sig: signal.Signals) -> None:
+async def check_graceful_stop(
+    target: DatabaseTarget, log: Path, sig: signal.Signals, contract: ContractChecker
+) -> None:
     """Requests the server has accepted when the signal arrives all finish with their 200 and
     their users are stored; new connections are refused; the exit status is 0.
 
@@ -287,7 +296,7 @@ async def check_graceful_stop(target: DatabaseTarget, log: Path, sig: signal.Sig
         logins = [new_login() for _ in range(8)]
         release = asyncio.Event()
         sent = [asyncio.Event() for _ in logins]
-        async with httpx.AsyncClient(base_url=process.base_url, timeout=30) as client:
+        async with checked_client(contract, process.base_url, timeout=30) as client:
             requests = [
                 asyncio.create_task(
                     client.post(
@@ -318,21 +327,23 @@ async def check_graceful_stop(target: DatabaseTarget, log: Path, sig: signal.Sig
     assert "Traceback" not in log_of(log), log_of(log)
 
 
-async def test_sigterm_stops_gracefully(database: DatabaseTarget, tmp_path: Path) -> None:
-    await check_graceful_stop(database, tmp_path / "server.log", signal.SIGTERM)
+async def test_sigterm_stops_gracefully(
+    database: DatabaseTarget, tmp_path: Path, contract: ContractChecker
+) -> None:
+    await check_graceful_stop(database, tmp_path / "server.log", signal.SIGTERM, contract)
 
 
-async def test_sigint_stops_gracefully(tmp_path: Path) -> None:
+async def test_sigint_stops_gracefully(tmp_path: Path, contract: ContractChecker) -> None:
     """Ctrl-C: the same. (On a SQLite file of its own, which the server creates.)"""
     target = DatabaseTarget(Backend.SQLITE, str(tmp_path / "ctrl-c.db"))
-    await check_graceful_stop(target, tmp_path / "server.log", signal.SIGINT)
+    await check_graceful_stop(target, tmp_path / "server.log", signal.SIGINT, contract)
 
 
 # ---------------------------------------------------------------- crash right after a 202
 
 
 async def test_kill_9_right_after_202_keeps_the_order(
-    database: DatabaseTarget, tmp_path: Path
+    database: DatabaseTarget, tmp_path: Path, contract: ContractChecker
 ) -> None:
     """A 202 means committed: SIGKILL straight after it loses nothing. The token issued before
     the crash still works after it (the token secret lives in the database)."""
@@ -340,7 +351,7 @@ async def test_kill_9_right_after_202_keeps_the_order(
     first = server(database, log).start()
     with stopped_at_end(first):
         await first.wait_ready()
-        async with httpx.AsyncClient(base_url=first.base_url, timeout=30) as client:
+        async with checked_client(contract, first.base_url, timeout=30) as client:
             auth = await sign_up(client)
             number = order_number()
             uploaded = await client.post(
@@ -353,7 +364,7 @@ async def test_kill_9_right_after_202_keeps_the_order(
     second = server(database, log).start()
     with stopped_at_end(second):
         await second.wait_ready()
-        async with httpx.AsyncClient(base_url=second.base_url, timeout=30) as client:
+        async with checked_client(contract, second.base_url, timeout=30) as client:
             listed = await client.get("/api/user/orders", headers=auth)
             assert listed.status_code == 200, listed.text
             assert [(item["number"], item["status"]) for item in listed.json()] == [(number, "NEW")]
@@ -412,7 +423,9 @@ async def test_two_migrations_at_once_on_a_fresh_database(tmp_path: Path) -> Non
         assert versions == [head_revision()]
 
 
-async def test_two_servers_at_once_on_a_fresh_database(tmp_path: Path) -> None:
+async def test_two_servers_at_once_on_a_fresh_database(
+    tmp_path: Path, contract: ContractChecker
+) -> None:
     """Both migrate (once), generate one shared token secret, and serve; a token from one is
     accepted by the other, and what one stores the other shows."""
     async with empty_pg_database() as name:
@@ -428,8 +441,8 @@ async def test_two_servers_at_once_on_a_fresh_database(tmp_path: Path) -> None:
                 await asyncio.gather(a.wait_ready(), b.wait_ready())
 
             async with (
-                httpx.AsyncClient(base_url=a.base_url, timeout=30) as on_a,
-                httpx.AsyncClient(base_url=b.base_url, timeout=30) as on_b,
+                checked_client(contract, a.base_url, timeout=30) as on_a,
+                checked_client(contract, b.base_url, timeout=30) as on_b,
             ):
                 auth = await sign_up(on_a)
                 balance = await on_b.get("/api/user/balance", headers=auth)
