@@ -36,7 +36,7 @@ from gophermart.accrual.limiter import RateLimiter
 from gophermart.models.enums import LoyaltyStatus
 from gophermart.models.types import utcnow
 from gophermart.services import accrual
-from gophermart.services.accrual import Claim, OrderChange
+from gophermart.services.accrual import Answer, Claim, OrderChange
 from gophermart.store.database import Database
 
 logger = logging.getLogger("gophermart.poller")
@@ -88,6 +88,81 @@ def outcome_label(outcome: AccrualOutcome) -> str:
             return reason
 
 
+class GroupCommit:
+    """Applies the answers that arrive while a transaction is busy together, in the next one.
+
+    One answer alone is applied at once; under load, the answers that pile up during one
+    commit go into the next (up to ``max_batch``), so the poller holds one database
+    connection and commits a few times per second instead of once per order — and an
+    account credited by many orders at once has its row locked once per batch, not once per
+    order. If a batch fails, its answers are applied one by one, so one bad answer fails
+    alone.
+    """
+
+    def __init__(self, db: Database, *, max_batch: int = 200) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._waiting: list[tuple[Answer, asyncio.Future[OrderChange | None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.transactions = 0  # how many apply_results calls it took so far
+
+    async def apply(self, answer: Answer) -> OrderChange | None:
+        future: asyncio.Future[OrderChange | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((answer, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="accrual-group-commit")
+        return await future
+
+    async def drain(self) -> None:
+        """Wait until every submitted answer has been applied (or has failed)."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: self._max_batch]
+            try:
+                self.transactions += 1
+                changes = await accrual.apply_results(
+                    db=self._db, answers=[answer for answer, _ in batch]
+                )
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0][1], exception=exc)
+                    continue
+                logger.warning(
+                    "applying %d answers together failed; applying them one by one",
+                    len(batch),
+                    exc_info=True,
+                )
+                for answer, future in batch:
+                    try:
+                        self.transactions += 1
+                        [change] = await accrual.apply_results(db=self._db, answers=[answer])
+                    except Exception as exc:
+                        _settle(future, exception=exc)
+                    else:
+                        _settle(future, result=change)
+                continue
+            for (_, future), change in zip(batch, changes, strict=True):
+                _settle(future, result=change)
+
+
+def _settle(
+    future: asyncio.Future[OrderChange | None],
+    *,
+    result: OrderChange | None = None,
+    exception: BaseException | None = None,
+) -> None:
+    if future.done():  # its poll was cancelled (shutdown); the answer is applied regardless
+        return
+    if exception is not None:
+        future.set_exception(exception)
+    else:
+        future.set_result(result)
+
+
 class Poller:
     def __init__(
         self,
@@ -112,6 +187,7 @@ class Poller:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._semaphore = asyncio.Semaphore(self.config.concurrency)
+        self._commits = GroupCommit(db)
 
     def wake(self) -> None:
         """An order was uploaded: look for due orders now instead of at the next timer."""
@@ -143,6 +219,8 @@ class Poller:
                 continue
             if not claimed:
                 await self._sleep_until_due()
+        # Answers whose polls were cut short by stop() are still being applied: let them land.
+        await self._commits.drain()
 
     async def run_once(self) -> int:
         """Claim one batch and process it; the number of orders claimed."""
@@ -253,13 +331,8 @@ class Poller:
             )
             delay = growing_delay(start=start, cap=cap, attempts=attempts)
             next_poll_at = utcnow() + timedelta(seconds=delay)
-        change = await accrual.apply_result(
-            db=self._db,
-            order_number=claim.number,
-            loyalty_status=loyalty,
-            accrual=points,
-            next_poll_at=next_poll_at,
-            attempts=attempts,
+        change = await self._commits.apply(
+            Answer(claim.number, loyalty, points, next_poll_at=next_poll_at, attempts=attempts)
         )
         if change is None:
             return

@@ -38,10 +38,6 @@ async def get_balance(*, db: Database, principal: Principal) -> BalanceRecord:
     return balance
 
 
-class _LostRace(Exception):
-    """A concurrent request inserted the same withdrawal first; roll back and look again."""
-
-
 async def withdraw(
     *, db: Database, principal: Principal, order: str, amount: int
 ) -> WithdrawalRecord:
@@ -55,31 +51,27 @@ async def withdraw(
     problem = order_number_problem(order)
     if problem is not None:
         raise InvalidOrderNumber(problem)
-    try:
-        async with db.lean_transaction() as conn:
-            existing = await ledger.find_entry(
-                conn, type=TransactionType.WITHDRAWAL, order_number=order
-            )
-            if existing is None:
-                if not await ledger.debit(conn, account_id=principal.account_id, amount=amount):
-                    raise InsufficientFunds("not enough points on the balance")
-                now = utcnow()
-                if not await ledger.insert_entry(
-                    conn,
-                    account_id=principal.account_id,
-                    type=TransactionType.WITHDRAWAL,
-                    amount=amount,
-                    order_number=order,
-                    order_id=None,
-                    now=now,
-                ):
-                    raise _LostRace
-                return WithdrawalRecord(order=order, sum=amount, processed_at=now)
-    except _LostRace:
-        async with db.lean_read() as conn:
-            existing = await ledger.find_entry(
-                conn, type=TransactionType.WITHDRAWAL, order_number=order
-            )
+    now = utcnow()
+    async with db.lean_transaction() as conn:
+        # The ledger row first: its unique (type, order_number) decides between a new
+        # withdrawal and a retry, and a concurrent twin waits here until the first commits
+        # or rolls back. Without the points, the exception rolls the row back.
+        if await ledger.insert_entry(
+            conn,
+            account_id=principal.account_id,
+            type=TransactionType.WITHDRAWAL,
+            amount=amount,
+            order_number=order,
+            order_id=None,
+            now=now,
+        ):
+            if not await ledger.debit(conn, account_id=principal.account_id, amount=amount):
+                raise InsufficientFunds("not enough points on the balance")
+            return WithdrawalRecord(order=order, sum=amount, processed_at=now)
+        # A new statement, a new snapshot: the row that conflicted is committed and visible.
+        existing = await ledger.find_entry(
+            conn, type=TransactionType.WITHDRAWAL, order_number=order
+        )
     if existing is None:  # pragma: no cover - ledger rows are never deleted
         raise RuntimeError(f"withdrawal {order} conflicted but cannot be found")
     if existing.account_id != principal.account_id or existing.amount != amount:

@@ -49,7 +49,10 @@ async def upload_order(
     a new order (it wakes the poller).
     """
     number = normalize_order_number(number)
-    async with db.lean_transaction() as conn:
+    # One statement decides (ON CONFLICT): it commits alone, and a conflict's owner is read
+    # after it — the conflicting row was committed before DO NOTHING gave way, and orders are
+    # never deleted.
+    async with db.lean_autocommit() as conn:
         created = await orders.insert_order(
             conn, number=number, user_id=principal.user_id, now=utcnow()
         )

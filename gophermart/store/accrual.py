@@ -56,10 +56,13 @@ _SETTLE_ORDER = LeanStatement(
         accrual=bindparam("accrual", type_=_o.c.accrual.type),
         lease_until=None,
     )
-    .returning(_o.c.id, _o.c.user_id)
-)
-_ACCOUNT_OF_USER = LeanStatement(
-    select(tables.user.c.loyalty_account_id).where(tables.user.c.id == bindparam("user_id"))
+    .returning(
+        _o.c.id,
+        _o.c.user_id,
+        select(tables.user.c.loyalty_account_id)
+        .where(tables.user.c.id == _o.c.user_id)
+        .scalar_subquery(),
+    )
 )
 _RESCHEDULE_ORDER = LeanStatement(
     update(_o)
@@ -106,11 +109,8 @@ async def settle_order(
     )
     if row is None:
         return None
-    order_id, user_id = row
-    account = await conn.fetchrow(_ACCOUNT_OF_USER, user_id=user_id)
-    if account is None:  # pragma: no cover - the foreign key keeps the user
-        raise RuntimeError(f"order {order_number} has no owner")
-    return SettledOrder(order_id=order_id, user_id=user_id, account_id=account[0])
+    order_id, user_id, account_id = row
+    return SettledOrder(order_id=order_id, user_id=user_id, account_id=account_id)
 
 
 async def reschedule_order(

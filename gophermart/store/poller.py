@@ -8,18 +8,23 @@ other; on SQLite (one writer) the clause is simply not rendered.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import bindparam, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gophermart.models.enums import OrderStatus
 from gophermart.store import tables
+from gophermart.store.lean import LeanConnection, LeanStatement
 
 _o = tables.order
-_PENDING = (OrderStatus.NEW.value, OrderStatus.PROCESSING.value)
+# Spelled with literals, as the partial index ix_order_pending is: a prepared statement's
+# generic plan can only use that index if the planner sees the same constants.
+_PENDING = _o.c.status.in_(
+    [literal_column(f"'{status.value}'") for status in (OrderStatus.NEW, OrderStatus.PROCESSING)]
+)
+_FREE = or_(_o.c.lease_until.is_(None), _o.c.lease_until < bindparam("now"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,68 +34,66 @@ class Claim:
     attempts: int
 
 
+_CLAIM_DUE = LeanStatement(
+    update(_o)
+    .where(
+        _o.c.id.in_(
+            select(_o.c.id)
+            .where(_PENDING, _o.c.next_poll_at <= bindparam("now"), _FREE)
+            .order_by(_o.c.next_poll_at)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(lease_until=bindparam("lease_until"))
+    .returning(_o.c.number, _o.c.status, _o.c.attempts)
+)
+_NEXT_DUE_AT = LeanStatement(
+    select(
+        select(func.min(_o.c.next_poll_at)).where(_PENDING, _FREE).scalar_subquery(),
+        select(func.min(_o.c.lease_until))
+        .where(_PENDING, _o.c.lease_until >= bindparam("now"))
+        .scalar_subquery(),
+    )
+)
+_POSTPONE = LeanStatement(
+    update(_o)
+    .where(_o.c.number == bindparam("number"), _PENDING)
+    .values(
+        next_poll_at=bindparam("next_poll_at"), lease_until=None, attempts=bindparam("attempts")
+    )
+)
+_RELEASE = LeanStatement(
+    update(_o).where(_o.c.number == bindparam("number"), _PENDING).values(lease_until=None)
+)
+
+
 async def claim_due(
-    conn: AsyncConnection, *, now: datetime, lease_until: datetime, limit: int
+    conn: LeanConnection, *, now: datetime, lease_until: datetime, limit: int
 ) -> list[Claim]:
     """Lease up to ``limit`` pending orders that are due, earliest first."""
-    due = (
-        select(_o.c.id)
-        .where(
-            _o.c.status.in_(_PENDING),
-            _o.c.next_poll_at <= now,
-            or_(_o.c.lease_until.is_(None), _o.c.lease_until < now),
-        )
-        .order_by(_o.c.next_poll_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    statement = (
-        update(_o)
-        .where(_o.c.id.in_(due.scalar_subquery()))
-        .values(lease_until=lease_until)
-        .returning(_o.c.number, _o.c.status, _o.c.attempts)
-    )
-    rows = await conn.execute(statement)
-    return [Claim(row.number, OrderStatus(row.status), row.attempts) for row in rows]
+    rows = await conn.fetch(_CLAIM_DUE, now=now, lease_until=lease_until, limit=limit)
+    return [Claim(number, OrderStatus(status), attempts) for number, status, attempts in rows]
 
 
-async def next_due_at(conn: AsyncConnection, *, now: datetime) -> datetime | None:
+async def next_due_at(conn: LeanConnection, *, now: datetime) -> datetime | None:
     """When the earliest pending order becomes claimable (its lease, if any, counted)."""
-    pending = _o.c.status.in_(_PENDING)
-    free = or_(_o.c.lease_until.is_(None), _o.c.lease_until < now)
-    row = (
-        await conn.execute(
-            select(
-                select(func.min(_o.c.next_poll_at)).where(pending, free).scalar_subquery(),
-                select(func.min(_o.c.lease_until))
-                .where(pending, _o.c.lease_until >= now)
-                .scalar_subquery(),
-            )
-        )
-    ).one()
-    candidates: list[datetime] = [value for value in row if value is not None]
+    row = await conn.fetchrow(_NEXT_DUE_AT, now=now)
+    candidates: list[datetime] = [value for value in row or () if value is not None]
     return min(candidates) if candidates else None
 
 
 async def postpone(
-    conn: AsyncConnection, *, number: str, next_poll_at: datetime, attempts: int
+    conn: LeanConnection, *, number: str, next_poll_at: datetime, attempts: int
 ) -> None:
     """No usable answer this time: release the lease and try again at ``next_poll_at``."""
-    await conn.execute(
-        update(_o)
-        .where(_o.c.number == number, _o.c.status.in_(_PENDING))
-        .values(next_poll_at=next_poll_at, lease_until=None, attempts=attempts)
-    )
+    await conn.execute(_POSTPONE, number=number, next_poll_at=next_poll_at, attempts=attempts)
 
 
-async def release(conn: AsyncConnection, *, numbers: Sequence[str]) -> None:
-    """Give claims back untouched (on shutdown), so nobody waits for their leases to expire."""
-    if numbers:
-        await conn.execute(
-            update(_o)
-            .where(and_(_o.c.number.in_(list(numbers)), _o.c.status.in_(_PENDING)))
-            .values(lease_until=None)
-        )
+async def release(conn: LeanConnection, *, number: str) -> None:
+    """Give a claim back untouched (on shutdown), so nobody waits for its lease to expire."""
+    await conn.execute(_RELEASE, number=number)
 
 
 async def count_by_status(conn: AsyncConnection) -> dict[OrderStatus, int]:
