@@ -213,14 +213,24 @@ async def test_concurrent_withdrawals_never_overdraw(
     assert (withdrawn, count) == (10000, 10)
 
 
+@pytest.mark.parametrize("kopecks", [10000, 3000], ids=["balance covers more", "exactly"])
 async def test_concurrent_identical_retries_charge_once(
-    client: httpx.AsyncClient, running_app: RunningApp, db: Database, contract: ContractChecker
+    client: httpx.AsyncClient,
+    running_app: RunningApp,
+    db: Database,
+    contract: ContractChecker,
+    kopecks: int,
 ) -> None:
-    auth = await _signed_up_with_points(client, running_app, db, 10000)
+    """The same request ten times at once is one withdrawal: every answer is 200, even when
+    the balance covers it only once (a twin must not see the first one's debit as a 402)."""
+    auth = await _signed_up_with_points(client, running_app, db, kopecks)
     body = {"order": order_number(), "sum": 30}
     async with checked_client(contract, running_app.base_url, timeout=60) as burst:
         responses = await asyncio.gather(
             *(burst.post("/api/user/balance/withdraw", json=body, headers=auth) for _ in range(10))
         )
-    assert [r.status_code for r in responses] == [200] * 10
-    assert await _account(db) == [(7000, 3000)]
+    assert [r.status_code for r in responses] == [200] * 10, [r.text for r in responses]
+    assert await _account(db) == [(kopecks - 3000, 3000)]
+    assert [row for row in await _ledger(db) if row[0] == TransactionType.WITHDRAWAL] == [
+        ("WITHDRAWAL", 3000, body["order"])
+    ]
