@@ -22,6 +22,10 @@ class RateLimiter:
         self._interval: float | None = None
         self._next_slot = 0.0
 
+    def now(self) -> float:
+        """The limiter's clock, on which deadlines are given."""
+        return self._clock()
+
     @property
     def interval(self) -> float | None:
         """Seconds between requests once a limit is known; None while unlimited."""
@@ -39,20 +43,34 @@ class RateLimiter:
             self._interval = 60.0 / limit_per_minute * PACE_MARGIN
         self._next_slot = max(self._next_slot, self._paused_until)
 
-    async def acquire(self) -> None:
-        """Wait for this request's turn."""
+    def next_turn_in(self) -> float:
+        """Seconds until a request could go, if it were the next to ask (0: now)."""
+        now = self._clock()
+        turn = max(self._paused_until, self._next_slot if self._interval is not None else now)
+        return max(0.0, turn - now)
+
+    async def acquire(self, *, deadline: float | None = None) -> bool:
+        """Wait for this request's turn; True when it may go.
+
+        With a ``deadline`` (on this limiter's clock) a turn that would come later is not
+        waited for, nor taken from anyone: False at once. A 429 seen by another worker while
+        this one waits moves its turn, so that is checked again after every sleep.
+        """
         while True:
             now = self._clock()
             if now < self._paused_until:
+                if deadline is not None and self._paused_until > deadline:
+                    return False
                 await asyncio.sleep(self._paused_until - now)
                 continue
             if self._interval is None:
-                return
+                return True
             slot = max(now, self._next_slot)
+            if deadline is not None and slot > deadline:
+                return False
             self._next_slot = slot + self._interval
             if slot > now:
                 await asyncio.sleep(slot - now)
-                # A 429 seen by another worker while we slept moves everyone's turn.
                 if self._clock() < self._paused_until:
                     continue
-            return
+            return True

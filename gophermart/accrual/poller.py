@@ -236,7 +236,10 @@ class Poller:
         if not claims:
             return 0
         logger.debug("claimed %d orders", len(claims), extra={"claimed": len(claims)})
-        tasks = [asyncio.create_task(self._process(claim)) for claim in claims]
+        # A claim holds for one lease. Its request must go within the first half, so that the
+        # answer is in before the lease ends and another instance may claim the order.
+        send_by = self.limiter.now() + self._send_window()
+        tasks = [asyncio.create_task(self._process(claim, send_by=send_by)) for claim in claims]
         batch = asyncio.ensure_future(asyncio.wait(tasks))
         stopping = asyncio.ensure_future(self._stopping.wait())
         await asyncio.wait({batch, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -249,13 +252,15 @@ class Poller:
             batch.cancel()
         return len(claims)
 
-    async def _process(self, claim: Claim) -> None:
+    async def _process(self, claim: Claim, *, send_by: float) -> None:
         try:
             async with self._semaphore:
                 if self._stopping.is_set():
                     await accrual.release_claims(db=self._db, order_numbers=[claim.number])
                     return
-                await self.limiter.acquire()
+                if not await self.limiter.acquire(deadline=send_by):
+                    await self._hand_back(claim)
+                    return
                 outcome = await self._client.fetch(claim.number)
             if self._on_outcome is not None:
                 self._on_outcome(outcome_label(outcome))
@@ -366,13 +371,33 @@ class Poller:
             attempts=attempts,
         )
 
+    async def _hand_back(self, claim: Claim) -> None:
+        """The claim's turn to ask would come after its lease could end (a long 429 pause,
+        a slow pace): release it, due when that turn comes, rather than ask unleased."""
+        wait = self.limiter.next_turn_in()
+        logger.debug(
+            "order %s: next turn in %.1f s, beyond its lease; released",
+            claim.number,
+            wait,
+            extra={"order": claim.number},
+        )
+        await accrual.postpone(
+            db=self._db,
+            order_number=claim.number,
+            next_poll_at=utcnow() + timedelta(seconds=wait),
+            attempts=claim.attempts,
+        )
+
+    def _send_window(self) -> float:
+        return self.config.lease.total_seconds() / 2
+
     def _batch_limit(self) -> int:
-        # Under a known rate limit a batch is what can be sent well within one lease, so that
-        # claimed orders are not left waiting until another instance may take them.
+        # Under a known rate limit a batch is what can be sent within its send window, so that
+        # claimed orders are not handed back for want of a turn.
         interval = self.limiter.interval
         if interval is None:
             return self.config.batch_size
-        affordable = int(self.config.lease.total_seconds() / 2 / interval)
+        affordable = int(self._send_window() / interval)
         return max(1, min(self.config.batch_size, affordable))
 
     async def _sleep_until_due(self) -> None:

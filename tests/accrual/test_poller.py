@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from gophermart.accrual.client import AccrualClient
 from gophermart.accrual.limiter import RateLimiter
@@ -25,7 +25,7 @@ from gophermart.server.settings import Settings
 from gophermart.services import accrual, orders
 from gophermart.services.records import Principal
 from gophermart.store import tables, users
-from gophermart.store.database import Database
+from gophermart.store.database import Database, DatabaseTarget
 from tests.accrual.recording import RecordingApp
 from tests.factories import new_login, order_number, sign_up
 from tests.servers import free_port, serve_app
@@ -295,7 +295,8 @@ async def test_rate_limit_is_respected(db: Database) -> None:
         rate_limit=300, rate_window=2, registered_for=0, processing_for=0, auto_register=True
     )
     principal = await _principal(db)
-    numbers = [order_number() for _ in range(30)]
+    # 10 requests a window: enough orders for three windows after the first 429.
+    numbers = [order_number() for _ in range(45)]
     for number in numbers:
         await orders.upload_order(db=db, principal=principal, number=number)
     sent: list[float] = []
@@ -311,7 +312,7 @@ async def test_rate_limit_is_respected(db: Database) -> None:
         poller = Poller(db=db, client=AccrualClient(http, url), config=FAST, limiter=limiter)
         task = asyncio.create_task(poller.run())
         try:
-            await wait_for(lambda: all_processed(db, 30), timeout=30, what="all PROCESSED")
+            await wait_for(lambda: all_processed(db, 45), timeout=30, what="all PROCESSED")
         finally:
             poller.stop()
             await task
@@ -321,10 +322,95 @@ async def test_rate_limit_is_respected(db: Database) -> None:
     for learned_at, retry_after in limiter.pauses:
         during = [t for t in sent if learned_at < t < learned_at + retry_after - 0.001]
         assert not during, f"{len(during)} requests sent during a {retry_after} s pause"
+    # Only the requests already on their way when the first 429 came back may be refused:
+    # from the end of that pause on, the announced pace does not provoke more. (One is
+    # tolerated: the pace keeps 2 % in hand, 40 ms of a 2 s window here, and a loaded
+    # machine may delay one send by more; without the pace there are dozens.)
     quiet_until = limiter.pauses[0][0] + limiter.pauses[0][1]
-    later_429s = [hit for hit in limited if hit.started > quiet_until + 0.5]
-    assert not later_429s, f"{len(later_429s)} 429s after the pace was known"
-    assert len(recorder.hits) == 30 + len(limited)
+    later_429s = [hit for hit in limited if hit.started >= quiet_until]
+    assert len(later_429s) <= 1, f"{len(later_429s)} 429s after the pace was known"
+    paced = [t for t in sent if t >= quiet_until]
+    assert len(paced) >= 25, "too few requests after the pause to tell the pace"
+    assert len(recorder.hits) == 45 + len(limited)
+
+
+async def test_every_ask_is_made_under_a_live_lease_and_outside_any_transaction(
+    database: DatabaseTarget, db: Database
+) -> None:
+    """DESIGN §5: no other instance may ask about an order at the same time, and no row lock
+    or transaction is held while the accrual system answers.
+
+    The accrual system (a fault script) checks both from its side at each ask: the order is
+    still leased, and a write to its row goes through at once. A 429 whose pause outlasts
+    the leases makes the rest of the batch wait longer than its claims are good for.
+    """
+    principal = await _principal(db)
+    numbers = [order_number() for _ in range(6)]
+    for number in numbers:
+        await orders.upload_order(db=db, principal=principal, number=number)
+    probe = Database(database, pool_size=2)
+    violations: list[str] = []
+    asked = 0
+
+    async def accrual_system(request: httpx.Request) -> httpx.Response:
+        nonlocal asked
+        asked += 1
+        number = request.url.path.rsplit("/", 1)[1]
+        if asked == 1:
+            return httpx.Response(
+                429,
+                headers={"Retry-After": "1"},
+                text="No more than 600 requests per minute allowed",
+            )
+        o = tables.order
+        try:
+            async with asyncio.timeout(3), probe.transaction() as conn:
+                lease_until = (
+                    await conn.execute(
+                        update(o)
+                        .where(o.c.number == number)
+                        .values(attempts=o.c.attempts)
+                        .returning(o.c.lease_until)
+                    )
+                ).scalar_one()
+        except TimeoutError:
+            violations.append(f"{number}: asked while the poller held its row or a transaction")
+        else:
+            if lease_until is None or lease_until <= utcnow():
+                violations.append(f"{number}: asked without a live lease ({lease_until})")
+        return httpx.Response(200, json={"order": number, "status": "PROCESSED", "accrual": 100})
+
+    client = AccrualClient(
+        httpx.AsyncClient(transport=httpx.MockTransport(accrual_system)), "http://accrual.test"
+    )
+    config = dataclasses.replace(FAST, lease=timedelta(seconds=0.6), concurrency=2)
+    poller = Poller(db=db, client=client, config=config)
+    task = asyncio.create_task(poller.run())
+    try:
+        await wait_for(lambda: all_processed(db, 6), timeout=15, what="all PROCESSED")
+    finally:
+        poller.stop()
+        await task
+        await probe.dispose()
+    assert violations == []
+    assert await accrual_rows(db) == sorted((number, 10000) for number in numbers)
+
+
+async def test_an_upload_wakes_the_poller_at_once(settings: Settings, db: Database) -> None:
+    """With nothing due the poller sleeps (here up to a minute); an upload cuts that short."""
+    sleepy = dataclasses.replace(FAST, idle_wake=60)
+    config = SimulatorConfig(registered_for=0, processing_for=0, auto_register=True)
+    async with simulator(config) as (url, recorder), gophermart(settings, url, sleepy) as client:
+        auth = await sign_up(client)
+        await asyncio.sleep(0.3)  # the poller found nothing due and went to sleep
+        number = order_number()
+        uploaded = time.monotonic()
+        assert (
+            await client.post("/api/user/orders", content=number, headers={**auth, **TEXT})
+        ).status_code == 202
+        await wait_for(lambda: all_processed(db, 1), timeout=5, what="PROCESSED")
+    first_ask = recorder.hits[0].started - uploaded
+    assert first_ask < 0.5, f"first asked {first_ask:.2f} s after the upload"
 
 
 async def test_flaky_slow_accrual_system_still_credits_everything_once(
