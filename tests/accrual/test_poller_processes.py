@@ -88,6 +88,17 @@ async def test_kill_minus_nine_mid_run_credits_each_order_once(
     await assert_credited_once(db, numbers)
 
 
+async def _accrual_requests(server: ServerProcess) -> float:
+    """How many requests this process sent to the accrual system, by its /metrics."""
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        text = (await client.get("/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("gophermart_accrual_requests_total{")
+    )
+
+
 def _overlapping_asks(recorder: RecordingApp) -> list[str]:
     by_number = sorted(recorder.hits, key=lambda hit: (hit.number, hit.started))
     overlaps = []
@@ -123,6 +134,9 @@ async def test_two_instances_share_the_work_without_asking_twice(
                 ).status_code == 202
         await wait_for(lambda: all_processed(db, 80), timeout=60, what="all PROCESSED")
         await asyncio.sleep(0.2)
+        asked_by_each = [await _accrual_requests(server) for server in (a, b)]
+    # Both really shared the work (one idle instance would make the rest of this moot).
+    assert all(asked > 0 for asked in asked_by_each), asked_by_each
     assert _overlapping_asks(recorder) == []
     asked_by = {hit.number for hit in recorder.hits}
     assert asked_by == set(numbers)
