@@ -43,5 +43,8 @@ def configure_logging(level: str, *, json_lines: bool | None = None) -> None:
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    # Alembic announces each of its plugins at INFO on every start.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Alembic announces each of its plugins at INFO on every start; httpx logs every request
+    # at INFO, i.e. every poll of the accrual system (hundreds a second under load): the
+    # poller logs what matters (failures, 429 pauses, credits) and /metrics counts the rest.
+    for chatty in ("alembic.runtime.plugins", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
