@@ -141,6 +141,12 @@ class Database:
         self._pool_size = pool_size
         self._pg_pool: asyncpg.Pool | None = None
         self._pg_pool_lock = asyncio.Lock()
+        # asyncpg's pool hands a returned connection to whoever asks next, so under load a
+        # waiter woken for it can lose it to a newcomer and go to the back of the line, again
+        # and again (measured: GET orders at 32 connections, p99 330 ms with a pool of 10).
+        # Waiting here first, in arrival order, for one of as many turns as the pool has
+        # connections keeps the line first-come, first-served (same load: p99 15 ms).
+        self._pg_turns = asyncio.Semaphore(pool_size)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -170,11 +176,18 @@ class Database:
         return pool
 
     @contextlib.asynccontextmanager
+    async def _pg_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of the lean pool, taken in turn (see ``_pg_turns``)."""
+        pool = await self._asyncpg_pool()
+        async with self._pg_turns, pool.acquire() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
     async def lean_read(self) -> AsyncIterator[LeanConnection]:
         """`read`, on the lean route of ``store.lean`` (statements run outside a transaction
         block: each is its own snapshot)."""
         if self.backend is Backend.POSTGRESQL:
-            async with (await self._asyncpg_pool()).acquire() as conn:
+            async with self._pg_connection() as conn:
                 yield AsyncpgLean(conn, self.dialect)
         else:
             async with self.engine.connect() as conn:
@@ -187,7 +200,7 @@ class Database:
         for a unit of work of one statement, it saves the BEGIN and COMMIT round trips.
         On SQLite it is the writer's transaction, committed when the block ends."""
         if self.backend is Backend.POSTGRESQL:
-            async with (await self._asyncpg_pool()).acquire() as conn:
+            async with self._pg_connection() as conn:
                 yield AsyncpgLean(conn, self.dialect)
         else:
             async with self.lean_transaction() as conn:
@@ -199,7 +212,7 @@ class Database:
         error. On SQLite it is the one writer connection's transaction, so lean and Core
         writes still queue behind each other."""
         if self.backend is Backend.POSTGRESQL:
-            async with (await self._asyncpg_pool()).acquire() as conn, conn.transaction():
+            async with self._pg_connection() as conn, conn.transaction():
                 yield AsyncpgLean(conn, self.dialect)
         else:
             async with self.transaction() as conn:
