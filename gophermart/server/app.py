@@ -26,6 +26,7 @@ from gophermart.rest.docs import docs_routes
 from gophermart.rest.endpoints import rest_routes
 from gophermart.rest.errors import domain_error_handler, http_error_handler
 from gophermart.server.context import AppContext, app_context
+from gophermart.server.heap import freeze_startup_objects, release_startup_objects
 from gophermart.server.metrics import LatencyMiddleware, Metrics, metrics_endpoint
 from gophermart.server.middleware import ErrorMiddleware, RequestBodyMiddleware
 from gophermart.server.pubsub import create_pubsub
@@ -108,7 +109,11 @@ def create_app(settings: Settings, *, hasher: PasswordHasher | None = None) -> S
                 if poller is not None:
                     task = asyncio.create_task(poller.run(), name="accrual-poller")
                     background.push_async_callback(_stop_poller, poller, task)
-                yield
+                freeze_startup_objects()
+                try:
+                    yield
+                finally:
+                    release_startup_objects()
         finally:
             await pubsub.close()
             await http.aclose()
