@@ -32,7 +32,9 @@ class _Compiled:
     names: tuple[str, ...]
     defaults: Mapping[str, Any]
     binds: tuple[Processor, ...]
-    results: tuple[Processor, ...]
+    # (position, processor) of the result columns that have one: most have none, and a row
+    # of those is taken as the driver gives it.
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         args = []
@@ -42,10 +44,14 @@ class _Compiled:
         return args
 
     def row(self, raw: Sequence[Any]) -> Row:
-        return tuple(
-            value if process is None or value is None else process(value)
-            for value, process in zip(raw, self.results, strict=True)
-        )
+        if not self.results:
+            return tuple(raw)
+        values = list(raw)
+        for position, process in self.results:
+            value = values[position]
+            if value is not None:
+                values[position] = process(value)
+        return tuple(values)
 
 
 class LeanStatement:
@@ -86,8 +92,10 @@ class LeanStatement:
                 for name in names
             ),
             results=tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in columns
+                (position, process)
+                for position, column in enumerate(columns)
+                if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
+                is not None
             ),
         )
 

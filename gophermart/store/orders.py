@@ -21,10 +21,11 @@ _o = tables.order
 _ORDER_COLUMNS = (_o.c.number, _o.c.status, _o.c.accrual, _o.c.uploaded_at)
 
 
+_STATUSES = {status.value: status for status in OrderStatus}  # cheaper than OrderStatus(…)
+
+
 def _record(row: Sequence[Any]) -> OrderRecord:
-    return OrderRecord(
-        number=row[0], status=OrderStatus(row[1]), accrual=row[2], uploaded_at=row[3]
-    )
+    return OrderRecord(number=row[0], status=_STATUSES[row[1]], accrual=row[2], uploaded_at=row[3])
 
 
 _INSERT_ORDER = LeanStatement(
