@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from gophermart.accrual.simulator import SimulatorConfig, create_app
+from gophermart.accrual.simulator import RATE_WINDOW_SECONDS, SimulatorConfig, create_app
 from gophermart.accrual.simulator_store import sql_store
 from gophermart.server.cli import (
     DATABASE_ERRORS,
@@ -50,6 +50,14 @@ def simulator_parser(prog: str) -> argparse.ArgumentParser:
         help="answer 429 past N GET /api/orders/{number} requests per minute",
     )
     parser.add_argument(
+        "--rate-window",
+        type=float,
+        default=RATE_WINDOW_SECONDS,
+        metavar="SECONDS",
+        help="count the limit in fixed windows of this many seconds, N × SECONDS / 60 "
+        "requests each (default: a minute; shorter spreads the same N evenly)",
+    )
+    parser.add_argument(
         "--fail-rate", type=float, default=0.0, help="share of GETs answered 500 (0..1)"
     )
     parser.add_argument("--latency-ms", type=int, default=0, help="added to every GET")
@@ -71,6 +79,7 @@ def simulator_config(args: argparse.Namespace) -> SimulatorConfig:
     try:
         return SimulatorConfig(
             rate_limit=args.rate_limit,
+            rate_window=args.rate_window,
             fail_rate=args.fail_rate,
             latency_ms=args.latency_ms,
             registered_for=args.registered_for,

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gophermart.accrual.cli import simulator_config, simulator_parser
 from gophermart.accrual.client import (
     AccrualClient,
     Answered,
@@ -19,6 +20,7 @@ from gophermart.accrual.client import (
     Unreachable,
 )
 from gophermart.accrual.simulator import SimulatorConfig, create_app, get_stats
+from gophermart.server.settings import SettingsError
 from tests.accrual.conftest import FakeClock
 from tests.factories import luhn_complete as luhn_number
 from tests.servers import serve_app
@@ -371,3 +373,19 @@ async def test_client_sees_injected_faults_and_latency() -> None:
         outcome = await client.fetch("1")  # ... until it is slower than the client waits
     assert isinstance(outcome, Unreachable)
     assert outcome.reason == "timeout"
+
+
+def test_command_line_sets_the_limit_and_its_window() -> None:
+    args = simulator_parser("gophermart accrual").parse_args(
+        ["--rate-limit", "6000", "--rate-window", "1", "--fail-rate", "0.3"]
+    )
+    config = simulator_config(args)
+    assert (config.rate_limit, config.rate_window, config.fail_rate) == (6000, 1.0, 0.3)
+    default = simulator_config(simulator_parser("gophermart accrual").parse_args([]))
+    assert (default.rate_limit, default.rate_window) == (None, 60)
+
+
+def test_command_line_refuses_an_empty_window() -> None:
+    args = simulator_parser("gophermart accrual").parse_args(["--rate-window", "0"])
+    with pytest.raises(SettingsError, match="rate_window must be positive"):
+        simulator_config(args)
