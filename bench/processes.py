@@ -24,10 +24,6 @@ SECRET = "bench-secret-0123456789abcdef-0123456789"  # noqa: S105 - benchmark on
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-# The hook for several server processes: ``gophermart serve`` has no such flag yet. When it
-# gets one, this is the spelling the bench passes (PostgreSQL only; SQLite stays one process).
-SERVER_WORKERS_FLAG = "--workers"
-
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -209,7 +205,7 @@ async def server(
     database_uri: str, accrual_url: str, *, workers: int = 1
 ) -> AsyncIterator[Service]:
     """``gophermart -a … -d … -r …``, with ``--workers N`` when ``workers`` > 1."""
-    extra = (SERVER_WORKERS_FLAG, str(workers)) if workers > 1 else ()
+    extra = ("--workers", str(workers)) if workers > 1 else ()
     async with gophermart(
         "-d",
         database_uri,
