@@ -230,5 +230,7 @@ def authenticate(*, tokens: TokenCodec, token: str | None) -> Principal:
 
 async def find_logins(*, db: Database, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
     """Several users' logins in one read (for batched loading); unknown ids are absent."""
-    async with db.read() as conn:
+    if not user_ids:
+        return {}
+    async with db.lean_read() as conn:
         return await users.find_logins(conn, user_ids=user_ids)

@@ -90,7 +90,9 @@ async def get_balances(
     *, db: Database, account_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, BalanceRecord]:
     """Several accounts' balances in one read (for batched loading); unknown ids are absent."""
-    async with db.read() as conn:
+    if not account_ids:
+        return {}
+    async with db.lean_read() as conn:
         return await ledger.get_balances(conn, account_ids=account_ids)
 
 
@@ -104,7 +106,7 @@ async def page_transactions(
 ) -> Page[TransactionRecord]:
     """The user's ledger, newest first, ``first`` rows at a time after the key ``after``."""
     check_page_size(first)
-    async with db.read() as conn:
+    async with db.lean_read() as conn:
         entries = await ledger.page_entries(
             conn, account_id=principal.account_id, types=types, after=after, limit=first + 1
         )
@@ -114,7 +116,7 @@ async def page_transactions(
 async def count_transactions(
     *, db: Database, principal: Principal, types: frozenset[TransactionType] | None = None
 ) -> int:
-    async with db.read() as conn:
+    async with db.lean_read() as conn:
         return await ledger.count_entries(conn, account_id=principal.account_id, types=types)
 
 

@@ -85,7 +85,7 @@ async def page_orders(
 ) -> Page[OrderRecord]:
     """The user's orders, newest upload first, ``first`` at a time after the key ``after``."""
     check_page_size(first)
-    async with db.read() as conn:
+    async with db.lean_read() as conn:
         entries = await orders.page_orders(
             conn,
             user_id=principal.user_id,
@@ -99,7 +99,7 @@ async def page_orders(
 async def count_orders(
     *, db: Database, principal: Principal, filter: OrderFilter | None = None
 ) -> int:
-    async with db.read() as conn:
+    async with db.lean_read() as conn:
         return await orders.count_orders(
             conn, user_id=principal.user_id, filter=filter or OrderFilter()
         )
@@ -109,6 +109,8 @@ async def find_orders(
     *, db: Database, principal: Principal, numbers: Sequence[str]
 ) -> dict[str, OrderRecord]:
     """The user's orders among ``numbers``, by number; another user's order is not found."""
-    async with db.read() as conn:
+    if not numbers:
+        return {}
+    async with db.lean_read() as conn:
         found = await orders.find_user_orders(conn, user_id=principal.user_id, numbers=numbers)
     return {record.number: record for record in found}

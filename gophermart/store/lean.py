@@ -14,16 +14,18 @@ Measured on this machine: GET balance on PostgreSQL, one worker, went from about
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
+from sqlalchemy import bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ClauseElement
+from sqlalchemy.sql.expression import ClauseElement, ColumnElement
 
 Processor = Callable[[Any], Any] | None
 Row = tuple[Any, ...]
+Shape = TypeVar("Shape", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,43 @@ class LeanStatement:
                 is not None
             ),
         )
+
+
+class LeanShapes(Generic[Shape]):
+    """A family of statements that differ only in shape — which optional conditions they
+    have, how many values an IN list holds — each built and compiled once, on first use.
+
+    The lean route binds no expanding IN lists, so the length of a list of values is part
+    of the shape: ``in_list`` gives the parameters, and their number is the shape.
+    """
+
+    __slots__ = ("_build", "_statements")
+
+    def __init__(self, build: Callable[[Shape], ClauseElement]) -> None:
+        self._build = build
+        self._statements: dict[Shape, LeanStatement] = {}
+
+    def __getitem__(self, shape: Shape) -> LeanStatement:
+        found = self._statements.get(shape)
+        if found is None:
+            found = self._statements[shape] = LeanStatement(self._build(shape))
+        return found
+
+
+def in_list(prefix: str, values: Sequence[Any]) -> dict[str, Any]:
+    """The parameters ``{prefix}0`` … of an IN list of ``values`` (at least one), padded to
+    the next power of two by repeating the last value, which changes nothing in an IN: a
+    family then holds a handful of shapes (1, 2, 4, …) whatever the lists' lengths."""
+    if not values:
+        raise ValueError("an IN list needs at least one value")
+    size = 1 << (len(values) - 1).bit_length()
+    padded = [*values, *[values[-1]] * (size - len(values))]
+    return {f"{prefix}{index}": value for index, value in enumerate(padded)}
+
+
+def in_list_of(column: ColumnElement[Any], prefix: str, size: int) -> ColumnElement[bool]:
+    """``column IN (…)`` with room for ``size`` values, named as ``in_list`` names them."""
+    return column.in_([bindparam(f"{prefix}{index}", type_=column.type) for index in range(size)])
 
 
 class LeanConnection(Protocol):

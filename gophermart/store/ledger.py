@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, false, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gophermart.models.enums import TransactionType
 from gophermart.models.types import uuid7
@@ -25,10 +24,17 @@ from gophermart.services.records import (
     WithdrawalRecord,
 )
 from gophermart.store import tables
-from gophermart.store.lean import LeanConnection, LeanStatement
+from gophermart.store.lean import (
+    LeanConnection,
+    LeanShapes,
+    LeanStatement,
+    in_list,
+    in_list_of,
+)
 
 _acc = tables.loyalty_account
 _tx = tables.ledger
+_TYPES = {type.value: type for type in TransactionType}
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,30 +149,71 @@ async def list_withdrawals(
     ]
 
 
+_GET_BALANCES = LeanShapes[int](
+    lambda size: select(_acc.c.id, _acc.c.balance, _acc.c.withdrawn).where(
+        in_list_of(_acc.c.id, "id_", size)
+    )
+)
+
+
 async def get_balances(
-    conn: AsyncConnection, *, account_ids: Sequence[uuid.UUID]
+    conn: LeanConnection, *, account_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, BalanceRecord]:
     """The balances of several accounts in one statement (accounts not found are absent)."""
-    statement = select(_acc.c.id, _acc.c.balance, _acc.c.withdrawn).where(
-        _acc.c.id.in_(sorted(set(account_ids)))
-    )
-    return {
-        row[0]: BalanceRecord(current=row[1], withdrawn=row[2])
-        for row in await conn.execute(statement)
-    }
+    ids = in_list("id_", sorted(set(account_ids)))
+    rows = await conn.fetch(_GET_BALANCES[len(ids)], **ids)
+    return {row[0]: BalanceRecord(current=row[1], withdrawn=row[2]) for row in rows}
 
 
-def _entry_conditions(
-    *, account_id: uuid.UUID, types: frozenset[TransactionType] | None
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [_tx.c.loyalty_account_id == account_id]
-    if types is not None:
-        conditions.append(_tx.c.type.in_(sorted(type.value for type in types)))
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """The shape of a ledger listing: which types it keeps (a handful of shapes), and
+    whether it continues after a cursor."""
+
+    types: tuple[str, ...] | None
+    cursor: bool = False
+
+
+def _listing_conditions(listing: _Listing) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [_tx.c.loyalty_account_id == bindparam("account_id")]
+    if listing.types is not None:
+        conditions.append(
+            _tx.c.type.in_([bindparam(f"type_{t}", t) for t in listing.types])
+            if listing.types
+            else false()
+        )
+    if listing.cursor:
+        conditions.append(
+            or_(
+                _tx.c.created_at < bindparam("cursor_at"),
+                and_(_tx.c.created_at == bindparam("cursor_at"), _tx.c.id < bindparam("cursor_id")),
+            )
+        )
     return conditions
 
 
+_PAGE_ENTRIES = LeanShapes[_Listing](
+    lambda listing: (
+        select(_tx.c.id, _tx.c.type, _tx.c.amount, _tx.c.order_number, _tx.c.created_at)
+        .where(*_listing_conditions(listing))
+        .order_by(_tx.c.created_at.desc(), _tx.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+    )
+)
+_COUNT_ENTRIES = LeanShapes[_Listing](
+    lambda listing: select(func.count()).select_from(_tx).where(*_listing_conditions(listing))
+)
+
+
+def _listing(types: frozenset[TransactionType] | None, *, cursor: bool = False) -> _Listing:
+    return _Listing(
+        types=None if types is None else tuple(sorted(type.value for type in types)),
+        cursor=cursor,
+    )
+
+
 async def page_entries(
-    conn: AsyncConnection,
+    conn: LeanConnection,
     *,
     account_id: uuid.UUID,
     types: frozenset[TransactionType] | None,
@@ -177,38 +224,28 @@ async def page_entries(
 
     Keyset paging on (created_at, id), served by the (account, created_at DESC) indexes.
     """
-    conditions = _entry_conditions(account_id=account_id, types=types)
-    if after is not None:
-        conditions.append(
-            or_(
-                _tx.c.created_at < after.at,
-                and_(_tx.c.created_at == after.at, _tx.c.id < after.id),
-            )
-        )
-    statement = (
-        select(_tx.c.id, _tx.c.type, _tx.c.amount, _tx.c.order_number, _tx.c.created_at)
-        .where(*conditions)
-        .order_by(_tx.c.created_at.desc(), _tx.c.id.desc())
-        .limit(limit)
+    rows = await conn.fetch(
+        _PAGE_ENTRIES[_listing(types, cursor=after is not None)],
+        account_id=account_id,
+        cursor_at=after.at if after is not None else None,
+        cursor_id=after.id if after is not None else None,
+        limit=limit,
     )
     return [
         PageEntry(
             key=PageKey(at=row[4], id=row[0]),
             record=TransactionRecord(
-                type=TransactionType(row[1]), amount=row[2], order_number=row[3], created_at=row[4]
+                type=_TYPES[row[1]], amount=row[2], order_number=row[3], created_at=row[4]
             ),
         )
-        for row in await conn.execute(statement)
+        for row in rows
     ]
 
 
 async def count_entries(
-    conn: AsyncConnection, *, account_id: uuid.UUID, types: frozenset[TransactionType] | None
+    conn: LeanConnection, *, account_id: uuid.UUID, types: frozenset[TransactionType] | None
 ) -> int:
-    statement = (
-        select(func.count())
-        .select_from(_tx)
-        .where(*_entry_conditions(account_id=account_id, types=types))
-    )
-    count: int = (await conn.execute(statement)).scalar_one()
+    row = await conn.fetchrow(_COUNT_ENTRIES[_listing(types)], account_id=account_id)
+    assert row is not None
+    count: int = row[0]
     return count

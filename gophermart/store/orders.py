@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, false, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gophermart.models.enums import OrderStatus
 from gophermart.models.types import uuid7
 from gophermart.services.records import OrderFilter, OrderRecord, PageEntry, PageKey
 from gophermart.store import tables
-from gophermart.store.lean import LeanConnection, LeanStatement
+from gophermart.store.lean import (
+    LeanConnection,
+    LeanShapes,
+    LeanStatement,
+    in_list,
+    in_list_of,
+)
 
 _o = tables.order
 _ORDER_COLUMNS = (_o.c.number, _o.c.status, _o.c.accrual, _o.c.uploaded_at)
@@ -73,19 +79,68 @@ async def list_orders(conn: LeanConnection, *, user_id: uuid.UUID) -> list[Order
     return [_record(row) for row in await conn.fetch(_LIST_ORDERS, user_id=user_id)]
 
 
-def _filter_conditions(*, user_id: uuid.UUID, filter: OrderFilter) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [_o.c.user_id == user_id]
-    if filter.statuses is not None:
-        conditions.append(_o.c.status.in_(sorted(status.value for status in filter.statuses)))
-    if filter.uploaded_after is not None:
-        conditions.append(_o.c.uploaded_at >= filter.uploaded_after)
-    if filter.uploaded_before is not None:
-        conditions.append(_o.c.uploaded_at < filter.uploaded_before)
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """The shape of a listing statement: which of its optional conditions it has."""
+
+    statuses: tuple[str, ...] | None  # in the statement itself: a handful of shapes
+    since: bool
+    until: bool
+    cursor: bool = False
+
+
+def _listing_conditions(listing: _Listing) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [_o.c.user_id == bindparam("user_id")]
+    if listing.statuses is not None:
+        conditions.append(
+            _o.c.status.in_([bindparam(f"status_{s}", s) for s in listing.statuses])
+            if listing.statuses
+            else false()
+        )
+    if listing.since:
+        conditions.append(_o.c.uploaded_at >= bindparam("since"))
+    if listing.until:
+        conditions.append(_o.c.uploaded_at < bindparam("until"))
+    if listing.cursor:
+        conditions.append(
+            or_(
+                _o.c.uploaded_at < bindparam("cursor_at"),
+                and_(_o.c.uploaded_at == bindparam("cursor_at"), _o.c.id < bindparam("cursor_id")),
+            )
+        )
     return conditions
 
 
+_PAGE_ORDERS = LeanShapes[_Listing](
+    lambda listing: (
+        select(_o.c.id, *_ORDER_COLUMNS)
+        .where(*_listing_conditions(listing))
+        .order_by(_o.c.uploaded_at.desc(), _o.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+    )
+)
+_COUNT_ORDERS = LeanShapes[_Listing](
+    lambda listing: select(func.count()).select_from(_o).where(*_listing_conditions(listing))
+)
+_FIND_USER_ORDERS = LeanShapes[int](
+    lambda size: select(*_ORDER_COLUMNS).where(
+        _o.c.user_id == bindparam("user_id"), in_list_of(_o.c.number, "number_", size)
+    )
+)
+
+
+def _listing(filter: OrderFilter, *, cursor: bool = False) -> _Listing:
+    statuses = filter.statuses
+    return _Listing(
+        statuses=None if statuses is None else tuple(sorted(status.value for status in statuses)),
+        since=filter.uploaded_after is not None,
+        until=filter.uploaded_before is not None,
+        cursor=cursor,
+    )
+
+
 async def page_orders(
-    conn: AsyncConnection,
+    conn: LeanConnection,
     *,
     user_id: uuid.UUID,
     filter: OrderFilter,
@@ -97,41 +152,34 @@ async def page_orders(
     Served by the (user_id, uploaded_at DESC) index: the cost of a page does not grow with
     how deep into the list it is.
     """
-    conditions = _filter_conditions(user_id=user_id, filter=filter)
-    if after is not None:
-        conditions.append(
-            or_(
-                _o.c.uploaded_at < after.at,
-                and_(_o.c.uploaded_at == after.at, _o.c.id < after.id),
-            )
-        )
-    statement = (
-        select(_o.c.id, *_ORDER_COLUMNS)
-        .where(*conditions)
-        .order_by(_o.c.uploaded_at.desc(), _o.c.id.desc())
-        .limit(limit)
+    rows = await conn.fetch(
+        _PAGE_ORDERS[_listing(filter, cursor=after is not None)],
+        user_id=user_id,
+        since=filter.uploaded_after,
+        until=filter.uploaded_before,
+        cursor_at=after.at if after is not None else None,
+        cursor_id=after.id if after is not None else None,
+        limit=limit,
     )
-    return [
-        PageEntry(key=PageKey(at=row[4], id=row[0]), record=_record(row[1:]))
-        for row in await conn.execute(statement)
-    ]
+    return [PageEntry(key=PageKey(at=row[4], id=row[0]), record=_record(row[1:])) for row in rows]
 
 
-async def count_orders(conn: AsyncConnection, *, user_id: uuid.UUID, filter: OrderFilter) -> int:
-    statement = (
-        select(func.count())
-        .select_from(_o)
-        .where(*_filter_conditions(user_id=user_id, filter=filter))
+async def count_orders(conn: LeanConnection, *, user_id: uuid.UUID, filter: OrderFilter) -> int:
+    row = await conn.fetchrow(
+        _COUNT_ORDERS[_listing(filter)],
+        user_id=user_id,
+        since=filter.uploaded_after,
+        until=filter.uploaded_before,
     )
-    count: int = (await conn.execute(statement)).scalar_one()
+    assert row is not None
+    count: int = row[0]
     return count
 
 
 async def find_user_orders(
-    conn: AsyncConnection, *, user_id: uuid.UUID, numbers: Sequence[str]
+    conn: LeanConnection, *, user_id: uuid.UUID, numbers: Sequence[str]
 ) -> list[OrderRecord]:
     """Those of ``numbers`` that this user uploaded (others' orders are not found)."""
-    statement = select(*_ORDER_COLUMNS).where(
-        _o.c.user_id == user_id, _o.c.number.in_(sorted(set(numbers)))
-    )
-    return [_record(row) for row in await conn.execute(statement)]
+    numbers_in = in_list("number_", sorted(set(numbers)))
+    rows = await conn.fetch(_FIND_USER_ORDERS[len(numbers_in)], user_id=user_id, **numbers_in)
+    return [_record(row) for row in rows]

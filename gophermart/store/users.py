@@ -14,6 +14,7 @@ from gophermart.models.types import uuid7
 from gophermart.services.records import Principal
 from gophermart.store import tables
 from gophermart.store.dialect import insert
+from gophermart.store.lean import LeanConnection, LeanShapes, in_list, in_list_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +88,17 @@ async def find_login(conn: AsyncConnection, *, user_id: uuid.UUID) -> str | None
     ).scalar_one_or_none()
 
 
+_FIND_LOGINS = LeanShapes[int](
+    lambda size: select(tables.user_account.c.user_id, tables.user_account.c.login).where(
+        in_list_of(tables.user_account.c.user_id, "id_", size)
+    )
+)
+
+
 async def find_logins(
-    conn: AsyncConnection, *, user_ids: Sequence[uuid.UUID]
+    conn: LeanConnection, *, user_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
     """The logins of several users in one statement (users not found are absent)."""
-    ua = tables.user_account
-    statement = select(ua.c.user_id, ua.c.login).where(ua.c.user_id.in_(sorted(set(user_ids))))
-    return {row[0]: row[1] for row in await conn.execute(statement)}
+    ids = in_list("id_", sorted(set(user_ids)))
+    rows = await conn.fetch(_FIND_LOGINS[len(ids)], **ids)
+    return {row[0]: row[1] for row in rows}

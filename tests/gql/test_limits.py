@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.engine import Dialect
 
 from gophermart.graphql.schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from gophermart.models.enums import LoyaltyStatus
 from gophermart.services import accrual, orders
 from gophermart.store.database import Database
+from gophermart.store.lean import LeanStatement
 from tests.conftest import RunningApp
 from tests.factories import order_number
 from tests.gql.conftest import GraphQLClient, error_codes, principal_of
@@ -53,16 +55,28 @@ async def test_alias_and_token_limits(gql: GraphQLClient) -> None:
 
 
 @contextmanager
-def counting_statements(running_app: RunningApp) -> Iterator[list[str]]:
+def counting_statements(
+    running_app: RunningApp, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[str]]:
+    """Every statement the app runs meanwhile: through SQLAlchemy (its engine's events) and on
+    the lean route (each run compiles, or looks up, its statement once)."""
     statements: list[str] = []
     engine = running_app.context.db.engine.sync_engine
+    compiled = LeanStatement.compiled
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
+    def count_lean(self: LeanStatement, dialect: Dialect) -> Any:
+        found = compiled(self, dialect)
+        statements.append(found.sql)
+        return found
+
     event.listen(engine, "before_cursor_execute", count)
     try:
-        yield statements
+        with monkeypatch.context() as patch:
+            patch.setattr(LeanStatement, "compiled", count_lean)
+            yield statements
     finally:
         event.remove(engine, "before_cursor_execute", count)
 
@@ -87,7 +101,7 @@ query Page($first: Int!) {
 
 
 async def test_statements_do_not_grow_with_the_page(
-    gql: GraphQLClient, running_app: RunningApp, db: Database
+    gql: GraphQLClient, running_app: RunningApp, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     headers = await gql.sign_up()
     principal = principal_of(running_app, headers)
@@ -102,7 +116,7 @@ async def test_statements_do_not_grow_with_the_page(
 
     counts = {}
     for first in (5, 20):
-        with counting_statements(running_app) as statements:
+        with counting_statements(running_app, monkeypatch) as statements:
             data = await gql.data(PAGE, {"first": first}, headers=headers)
         assert len(data["me"]["orders"]["edges"]) == first
         assert len(data["me"]["transactions"]["edges"]) == first
