@@ -216,8 +216,18 @@ class Transaction:
 
 
 @strawberry.type
-class OrderEdge:
-    cursor: str
+class Edge:
+    """An item's place in a list; its cursor is encoded only when a query asks for it."""
+
+    key: strawberry.Private[PageKey]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return encode_cursor(self.key)
+
+
+@strawberry.type
+class OrderEdge(Edge):
     node: Order
 
 
@@ -249,7 +259,7 @@ class OrderConnection:
         return cls(
             edges=[
                 OrderEdge(
-                    cursor=encode_cursor(entry.key),
+                    key=entry.key,
                     node=Order.from_record(entry.record, owner=owner),
                 )
                 for entry in page.entries
@@ -261,8 +271,7 @@ class OrderConnection:
 
 
 @strawberry.type
-class WithdrawalEdge:
-    cursor: str
+class WithdrawalEdge(Edge):
     node: Withdrawal
 
 
@@ -285,9 +294,7 @@ class WithdrawalConnection:
     ) -> WithdrawalConnection:
         return cls(
             edges=[
-                WithdrawalEdge(
-                    cursor=encode_cursor(entry.key), node=Withdrawal.from_record(entry.record)
-                )
+                WithdrawalEdge(key=entry.key, node=Withdrawal.from_record(entry.record))
                 for entry in page.entries
             ],
             page_info=PageInfo.from_page(page, after=after),
@@ -296,8 +303,7 @@ class WithdrawalConnection:
 
 
 @strawberry.type
-class TransactionEdge:
-    cursor: str
+class TransactionEdge(Edge):
     node: Transaction
 
 
@@ -329,7 +335,7 @@ class TransactionConnection:
         return cls(
             edges=[
                 TransactionEdge(
-                    cursor=encode_cursor(entry.key),
+                    key=entry.key,
                     node=Transaction.from_record(entry.record, owner=owner),
                 )
                 for entry in page.entries
