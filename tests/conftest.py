@@ -36,6 +36,7 @@ TABLES = (
     "user_account",
     '"user"',
     "loyalty_account",
+    "app_setting",
 )
 
 

@@ -35,7 +35,7 @@ from gophermart.accrual.client import (
 from gophermart.accrual.limiter import RateLimiter
 from gophermart.models.enums import LoyaltyStatus
 from gophermart.models.types import utcnow
-from gophermart.services import accrual
+from gophermart.services import accrual, pace
 from gophermart.services.accrual import Answer, Claim, OrderChange
 from gophermart.store.database import Database
 
@@ -43,6 +43,8 @@ logger = logging.getLogger("gophermart.poller")
 
 OnChange = Callable[[OrderChange], Awaitable[None]]
 OnOutcome = Callable[[str], None]
+# A 429 seen here: tell the other instances at once (retry_after seconds, N a minute or None).
+OnRateLimited = Callable[[float, int | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,7 @@ class Poller:
         on_change: OnChange | None = None,
         on_outcome: OnOutcome | None = None,
         on_pause: Callable[[], None] | None = None,
+        on_rate_limited: OnRateLimited | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._db = db
@@ -183,6 +186,7 @@ class Poller:
         self._on_change = on_change
         self._on_outcome = on_outcome
         self._on_pause = on_pause
+        self._on_rate_limited = on_rate_limited
         self._rng = rng or random.Random()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -239,6 +243,10 @@ class Poller:
         # A claim holds for one lease. Its request must go within the first half, so that the
         # answer is in before the lease ends and another instance may claim the order.
         send_by = self.limiter.now() + self._send_window()
+        # The limit is the whole service's: once it is known, these asks take turns booked
+        # from the pace every instance shares; claims left without a turn are handed back.
+        turns = await pace.book_turns(db=self._db, count=len(claims), within=self._send_window())
+        self.limiter.book(start_in=turns.start_in, interval=turns.interval, count=turns.count)
         tasks = [asyncio.create_task(self._process(claim, send_by=send_by)) for claim in claims]
         batch = asyncio.ensure_future(asyncio.wait(tasks))
         stopping = asyncio.ensure_future(self._stopping.wait())
@@ -289,7 +297,12 @@ class Poller:
             case NotRegistered():
                 await self._record(claim, LoyaltyStatus.NEW, None)
             case RateLimited(retry_after=retry_after, limit_per_minute=limit):
-                self.limiter.pause(retry_after=retry_after, limit_per_minute=limit)
+                if self.limiter.pause(retry_after=retry_after, limit_per_minute=limit):
+                    await pace.note_rate_limit(
+                        db=self._db, retry_after=retry_after, limit_per_minute=limit
+                    )
+                    if self._on_rate_limited is not None:
+                        await self._on_rate_limited(retry_after, limit)
                 if self._on_pause is not None:
                     self._on_pause()
                 logger.warning(

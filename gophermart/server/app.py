@@ -26,6 +26,7 @@ from gophermart.rest.docs import docs_routes
 from gophermart.rest.endpoints import rest_routes
 from gophermart.rest.errors import domain_error_handler, http_error_handler
 from gophermart.server.context import AppContext, app_context
+from gophermart.server.events import follow_rate_limits
 from gophermart.server.heap import freeze_startup_objects, release_startup_objects
 from gophermart.server.metrics import LatencyMiddleware, Metrics, metrics_endpoint
 from gophermart.server.middleware import ErrorMiddleware, RequestBodyMiddleware
@@ -73,6 +74,7 @@ def build_poller(context: AppContext, *, http: httpx.AsyncClient) -> Poller | No
         config=settings.poller,
         on_outcome=lambda label: metrics.accrual_requests.labels(outcome=label).inc(),
         on_pause=metrics.rate_limit_pauses.inc,
+        on_rate_limited=context.rate_limited,
         on_change=context.order_changed,
     )
 
@@ -80,6 +82,12 @@ def build_poller(context: AppContext, *, http: httpx.AsyncClient) -> Poller | No
 async def _stop_poller(poller: Poller, task: asyncio.Task[None]) -> None:
     poller.stop()
     await task
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def create_app(settings: Settings, *, hasher: PasswordHasher | None = None) -> Starlette:
@@ -109,6 +117,11 @@ def create_app(settings: Settings, *, hasher: PasswordHasher | None = None) -> S
                 if poller is not None:
                     task = asyncio.create_task(poller.run(), name="accrual-poller")
                     background.push_async_callback(_stop_poller, poller, task)
+                    pauses = asyncio.create_task(
+                        follow_rate_limits(pubsub, poller.limiter.pause_announced),
+                        name="accrual-rate-limits",
+                    )
+                    background.push_async_callback(_cancel, pauses)
                 freeze_startup_objects()
                 try:
                     yield

@@ -8,7 +8,11 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
-from gophermart.server.events import publish_balance_change, publish_order_change
+from gophermart.server.events import (
+    announce_rate_limit,
+    publish_balance_change,
+    publish_order_change,
+)
 from gophermart.server.settings import Settings
 from gophermart.services.accrual import OrderChange
 from gophermart.services.auth import PasswordHasher, TokenCodec
@@ -38,6 +42,12 @@ class AppContext:
     async def balance_changed(self, user_id: uuid.UUID) -> None:
         """A withdrawal moved the balance: tell subscribers, in this process and others."""
         await publish_balance_change(self.pubsub, user_id=user_id)
+
+    async def rate_limited(self, retry_after: float, limit_per_minute: int | None) -> None:
+        """The poller met a new 429: every instance pauses (see ``server.events``)."""
+        await announce_rate_limit(
+            self.pubsub, retry_after=retry_after, limit_per_minute=limit_per_minute
+        )
 
     async def order_changed(self, change: OrderChange) -> None:
         """The poller applied an answer that changed an order (and maybe the balance)."""

@@ -9,15 +9,16 @@ Wire form (JSON): ``{"user": "<uuid>", "order": "<number>" | null, "balance": tr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import orjson
 
-from gophermart.server.pubsub import PubSub
+from gophermart.server.pubsub import PubSub, SubscriptionLost
 from gophermart.services.accrual import OrderChange
 
 logger = logging.getLogger("gophermart.events")
@@ -117,3 +118,59 @@ async def user_events(
     """
     async with pubsub.subscribe(EVENTS_CHANNEL) as payloads:
         yield _UserEvents(payloads, user_id)
+
+
+# ------------------------------------------------------------------ the accrual system's pauses
+
+PACE_CHANNEL = "gophermart_accrual_pace"
+"""A 429 one instance saw: every instance stops asking until Retry-After (SPEC §4.1).
+
+Wire form (JSON): ``{"retry_after": <seconds from now>, "limit": <N a minute> | null}``.
+"""
+
+OnRateLimit = Callable[[float, int | None], object]
+
+
+async def announce_rate_limit(
+    pubsub: PubSub, *, retry_after: float, limit_per_minute: int | None
+) -> None:
+    """Tell every instance about a 429 at once. Best effort: the pause is also in the shared
+    pace (``services.pace``), which every instance reads before its next batch."""
+    payload = orjson.dumps({"retry_after": retry_after, "limit": limit_per_minute}).decode()
+    try:
+        await pubsub.publish(PACE_CHANNEL, payload)
+    except Exception:
+        logger.warning("could not announce the accrual system's rate limit", exc_info=True)
+
+
+def parse_rate_limit(payload: str) -> tuple[float, int | None] | None:
+    try:
+        data = orjson.loads(payload)
+        retry_after, limit = data["retry_after"], data["limit"]
+        if isinstance(retry_after, bool) or not isinstance(retry_after, int | float):
+            raise TypeError("retry_after is not a number")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise TypeError("limit is not a whole number")
+        return float(retry_after), limit
+    except (ValueError, TypeError, KeyError):
+        logger.warning("ignoring a malformed rate-limit payload: %.200r", payload)
+        return None
+
+
+async def follow_rate_limits(
+    pubsub: PubSub, on_rate_limit: OnRateLimit, *, retry_delay: float = 1.0
+) -> None:
+    """Hand every announced 429 to ``on_rate_limit`` until cancelled; when the subscription
+    is lost (the database went away), subscribe again."""
+    while True:
+        try:
+            async with pubsub.subscribe(PACE_CHANNEL) as payloads:
+                async for payload in payloads:
+                    parsed = parse_rate_limit(payload)
+                    if parsed is not None:
+                        on_rate_limit(*parsed)
+        except SubscriptionLost:
+            logger.info("rate-limit announcements interrupted; listening again")
+        except Exception:
+            logger.warning("cannot listen for rate-limit announcements", exc_info=True)
+        await asyncio.sleep(retry_delay)

@@ -280,9 +280,9 @@ class RecordingLimiter(RateLimiter):
         super().__init__()
         self.pauses: list[tuple[float, float]] = []
 
-    def pause(self, *, retry_after: float, limit_per_minute: int | None) -> None:
+    def pause(self, *, retry_after: float, limit_per_minute: int | None) -> bool:
         self.pauses.append((time.monotonic(), retry_after))
-        super().pause(retry_after=retry_after, limit_per_minute=limit_per_minute)
+        return super().pause(retry_after=retry_after, limit_per_minute=limit_per_minute)
 
 
 async def test_rate_limit_is_respected(db: Database) -> None:

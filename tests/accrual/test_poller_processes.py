@@ -141,3 +141,49 @@ async def test_two_instances_share_the_work_without_asking_twice(
     asked_by = {hit.number for hit in recorder.hits}
     assert asked_by == set(numbers)
     await assert_credited_once(db, numbers)
+
+
+@pytest.mark.parametrize("database_factory", [Backend.POSTGRESQL], indirect=True)
+async def test_two_instances_keep_one_pace_under_a_rate_limit(
+    database: DatabaseTarget, db: Database, tmp_path: Path
+) -> None:
+    """The limit is the whole service's (SPEC §4.1): after the first 429, neither instance
+    asks before Retry-After, and together they keep to N a minute instead of N each."""
+    # 10 lookups a second, counted in one-second windows: 60 orders take 5 s at least.
+    config = SimulatorConfig(
+        rate_limit=600, rate_window=1, registered_for=0, processing_for=0, auto_register=True
+    )
+    numbers = [order_number() for _ in range(60)]
+    async with (
+        simulator(config) as (url, recorder),
+        server_process(database, url, tmp_path / "a.log") as a,
+        server_process(database, url, tmp_path / "b.log") as b,
+    ):
+        async with httpx.AsyncClient(timeout=30) as client:
+            register = await client.post(
+                f"{a.base_url}/api/user/register",
+                json={"login": "paced", "password": "correct-horse"},
+            )
+            headers = {"Authorization": register.headers["Authorization"], **TEXT}
+            for index, number in enumerate(numbers):
+                base = (a, b)[index % 2].base_url
+                assert (
+                    await client.post(f"{base}/api/user/orders", content=number, headers=headers)
+                ).status_code == 202
+        await wait_for(lambda: all_processed(db, 60), timeout=60, what="all PROCESSED")
+        asked_by_each = [await _accrual_requests(server) for server in (a, b)]
+    assert all(asked > 0 for asked in asked_by_each), asked_by_each
+    limited = [hit for hit in recorder.hits if hit.status == 429]
+    assert limited, "the limit was never reached: nothing was tested"
+    first = limited[0]
+    assert first.retry_after is not None
+    quiet_until = first.finished + first.retry_after
+    # Requests already on their way when the 429 came back may still arrive (0.25 s).
+    during = [hit for hit in recorder.hits if first.finished + 0.25 < hit.started < quiet_until]
+    assert during == [], f"{len(during)} lookups during the first pause"
+    # Paced together, they provoke no more (one is tolerated: a loaded machine may delay a
+    # send past the 2 % the pace keeps in hand). Paced each on its own, every window
+    # overflowed.
+    later = [hit for hit in limited if hit.started >= quiet_until]
+    assert len(later) <= 1, f"{len(later)} more 429s after the pace was known"
+    await assert_credited_once(db, numbers)
