@@ -439,7 +439,7 @@ async def main(options: Options) -> str:
     for backend in options.backends:
         await pipeline_rows(run, backend)
     for row in run.rows:
-        if row.bare_of is None or row.per_second is None:
+        if row.bare_of is None or row.per_second is None or row.backend != "postgresql":
             continue
         bare = run.bare.get((row.bare_of, row.data)) or run.bare.get((row.bare_of, SMALL_DATA))
         if bare:
