@@ -465,8 +465,8 @@ async def main(options: Options) -> str:
         "cores busy during the measured run (100% = one core; the machine has "
         f"{os.cpu_count()}) for the server process, all PostgreSQL processes, wrk, and "
         "everything else (the simulator, the bench, other work on the machine). Server "
-        "peak RSS: VmHWM of the server process after the row ran (scenarios run top to "
-        "bottom). Pipeline rows: orders/s from the first "
+        "peak RSS: VmHWM of the largest server process (a worker, with --workers) after the "
+        "row ran (scenarios run top to bottom). Pipeline rows: orders/s from the first "
         "upload to the last PROCESSED, p50/p99 of upload→PROCESSED per order from the "
         "server's own timestamps.",
     ]

@@ -107,9 +107,10 @@ class Service:
     base_url: str
 
     def peak_rss_mib(self) -> float:
-        """VmHWM (peak resident memory so far), summed over the process and its workers."""
+        """VmHWM (peak resident memory so far) of the largest of the process and its workers:
+        the figure per process that a worker count multiplies."""
         peaks = [_status_kib(pid, "VmHWM") for pid in process_tree(self.process.pid)]
-        return sum(peaks) / 1024 if any(peaks) else float("nan")
+        return max(peaks) / 1024 if any(peaks) else float("nan")
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.process.pid)
