@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Integer, and_, bindparam, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Integer, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gophermart.models.enums import TransactionType
@@ -28,8 +28,10 @@ from gophermart.store.lean import (
     LeanConnection,
     LeanShapes,
     LeanStatement,
+    after_key,
     in_list,
     in_list_of,
+    one_of,
 )
 
 _acc = tables.loyalty_account
@@ -177,18 +179,9 @@ class _Listing:
 def _listing_conditions(listing: _Listing) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [_tx.c.loyalty_account_id == bindparam("account_id")]
     if listing.types is not None:
-        conditions.append(
-            _tx.c.type.in_([bindparam(f"type_{t}", t) for t in listing.types])
-            if listing.types
-            else false()
-        )
+        conditions.append(one_of(_tx.c.type, listing.types))
     if listing.cursor:
-        conditions.append(
-            or_(
-                _tx.c.created_at < bindparam("cursor_at"),
-                and_(_tx.c.created_at == bindparam("cursor_at"), _tx.c.id < bindparam("cursor_id")),
-            )
-        )
+        conditions.append(after_key(_tx.c.created_at, _tx.c.id))
     return conditions
 
 

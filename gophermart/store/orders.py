@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, bindparam, false, func, or_, select
+from sqlalchemy import ColumnElement, Integer, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gophermart.models.enums import OrderStatus
@@ -19,8 +19,10 @@ from gophermart.store.lean import (
     LeanConnection,
     LeanShapes,
     LeanStatement,
+    after_key,
     in_list,
     in_list_of,
+    one_of,
 )
 
 _o = tables.order
@@ -92,22 +94,13 @@ class _Listing:
 def _listing_conditions(listing: _Listing) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [_o.c.user_id == bindparam("user_id")]
     if listing.statuses is not None:
-        conditions.append(
-            _o.c.status.in_([bindparam(f"status_{s}", s) for s in listing.statuses])
-            if listing.statuses
-            else false()
-        )
+        conditions.append(one_of(_o.c.status, listing.statuses))
     if listing.since:
         conditions.append(_o.c.uploaded_at >= bindparam("since"))
     if listing.until:
         conditions.append(_o.c.uploaded_at < bindparam("until"))
     if listing.cursor:
-        conditions.append(
-            or_(
-                _o.c.uploaded_at < bindparam("cursor_at"),
-                and_(_o.c.uploaded_at == bindparam("cursor_at"), _o.c.id < bindparam("cursor_id")),
-            )
-        )
+        conditions.append(after_key(_o.c.uploaded_at, _o.c.id))
     return conditions
 
 

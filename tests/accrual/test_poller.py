@@ -43,6 +43,17 @@ TEXT = {"Content-Type": "text/plain"}
 
 
 @contextlib.asynccontextmanager
+async def polling(poller: Poller) -> AsyncIterator[None]:
+    """The poller runs while the block does, and has stopped when it ends."""
+    task = asyncio.create_task(poller.run())
+    try:
+        yield
+    finally:
+        poller.stop()
+        await task
+
+
+@contextlib.asynccontextmanager
 async def simulator(config: SimulatorConfig) -> AsyncIterator[tuple[str, RecordingApp]]:
     recorder = RecordingApp(create_simulator(config))
     async with serve_app(recorder) as base_url:
@@ -310,12 +321,8 @@ async def test_rate_limit_is_respected(db: Database) -> None:
         httpx.AsyncClient(event_hooks={"request": [note_send]}) as http,
     ):
         poller = Poller(db=db, client=AccrualClient(http, url), config=FAST, limiter=limiter)
-        task = asyncio.create_task(poller.run())
-        try:
+        async with polling(poller):
             await wait_for(lambda: all_processed(db, 45), timeout=30, what="all PROCESSED")
-        finally:
-            poller.stop()
-            await task
     limited = [hit for hit in recorder.hits if hit.status == 429]
     assert limited, "the test did not provoke the limit"
     assert limiter.pauses
@@ -384,13 +391,10 @@ async def test_every_ask_is_made_under_a_live_lease_and_outside_any_transaction(
         httpx.AsyncClient(transport=httpx.MockTransport(accrual_system)), "http://accrual.test"
     )
     config = dataclasses.replace(FAST, lease=timedelta(seconds=0.6), concurrency=2)
-    poller = Poller(db=db, client=client, config=config)
-    task = asyncio.create_task(poller.run())
     try:
-        await wait_for(lambda: all_processed(db, 6), timeout=15, what="all PROCESSED")
+        async with polling(Poller(db=db, client=client, config=config)):
+            await wait_for(lambda: all_processed(db, 6), timeout=15, what="all PROCESSED")
     finally:
-        poller.stop()
-        await task
         await probe.dispose()
     assert violations == []
     assert await accrual_rows(db) == sorted((number, 10000) for number in numbers)

@@ -99,6 +99,18 @@ async def _accrual_requests(server: ServerProcess) -> float:
     )
 
 
+async def upload_alternately(servers: tuple[ServerProcess, ...], numbers: list[str]) -> None:
+    """One user uploads ``numbers`` to each server in turn, so that every poller wakes."""
+    async with httpx.AsyncClient(base_url=servers[0].base_url, timeout=30) as client:
+        auth = await sign_up(client)
+        for index, number in enumerate(numbers):
+            base = servers[index % len(servers)].base_url
+            response = await client.post(
+                f"{base}/api/user/orders", content=number, headers={**auth, **TEXT}
+            )
+            assert response.status_code == 202
+
+
 def _overlapping_asks(recorder: RecordingApp) -> list[str]:
     by_number = sorted(recorder.hits, key=lambda hit: (hit.number, hit.started))
     overlaps = []
@@ -121,17 +133,7 @@ async def test_two_instances_share_the_work_without_asking_twice(
         server_process(database, url, tmp_path / "a.log") as a,
         server_process(database, url, tmp_path / "b.log") as b,
     ):
-        async with httpx.AsyncClient(timeout=30) as client:
-            register = await client.post(
-                f"{a.base_url}/api/user/register",
-                json={"login": "shared", "password": "correct-horse"},
-            )
-            headers = {"Authorization": register.headers["Authorization"], **TEXT}
-            for index, number in enumerate(numbers):  # uploads alternate, so both pollers wake
-                base = (a, b)[index % 2].base_url
-                assert (
-                    await client.post(f"{base}/api/user/orders", content=number, headers=headers)
-                ).status_code == 202
+        await upload_alternately((a, b), numbers)
         await wait_for(lambda: all_processed(db, 80), timeout=60, what="all PROCESSED")
         await asyncio.sleep(0.2)
         asked_by_each = [await _accrual_requests(server) for server in (a, b)]
@@ -159,17 +161,7 @@ async def test_two_instances_keep_one_pace_under_a_rate_limit(
         server_process(database, url, tmp_path / "a.log") as a,
         server_process(database, url, tmp_path / "b.log") as b,
     ):
-        async with httpx.AsyncClient(timeout=30) as client:
-            register = await client.post(
-                f"{a.base_url}/api/user/register",
-                json={"login": "paced", "password": "correct-horse"},
-            )
-            headers = {"Authorization": register.headers["Authorization"], **TEXT}
-            for index, number in enumerate(numbers):
-                base = (a, b)[index % 2].base_url
-                assert (
-                    await client.post(f"{base}/api/user/orders", content=number, headers=headers)
-                ).status_code == 202
+        await upload_alternately((a, b), numbers)
         await wait_for(lambda: all_processed(db, 60), timeout=60, what="all PROCESSED")
         asked_by_each = [await _accrual_requests(server) for server in (a, b)]
     assert all(asked > 0 for asked in asked_by_each), asked_by_each
