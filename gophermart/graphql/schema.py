@@ -6,6 +6,9 @@ Regenerate the committed SDL with ``python -m gophermart.graphql.schema > schema
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from graphql import GraphQLError
 from strawberry import Schema
 from strawberry.extensions import (
@@ -18,7 +21,9 @@ from strawberry.extensions import (
 )
 from strawberry.printer import print_schema
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from gophermart.graphql.errors import ErrorPolicy, log_unexpected, union_member_handlers
 from gophermart.graphql.mutations import Mutation
@@ -58,6 +63,30 @@ def _validation_cache() -> ValidationCache:
 
 
 class GophermartSchema(Schema):
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        # execute() answers one request with one result (HTTP). A subscription streams, and
+        # is served over WebSocket only (graphql-transport-ws, through subscribe()): over
+        # HTTP it would run as a query and fail inside; refused, it is a clear 400.
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+        return await super().execute(
+            query,
+            variable_values=variable_values,
+            context_value=context_value,
+            root_value=root_value,
+            operation_name=operation_name,
+            allowed_operation_types=allowed - {OperationType.SUBSCRIPTION},
+            operation_extensions=operation_extensions,
+        )
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

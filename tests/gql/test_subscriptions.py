@@ -227,3 +227,19 @@ async def test_a_lost_feed_ends_the_subscription_visibly(
             "the subscription to gophermart_events ended: the server is shutting down"
         )
         assert (await ws.receive())["type"] == "complete"
+
+
+async def test_a_subscription_over_http_is_refused_with_a_clear_400(gql: GraphQLClient) -> None:
+    """Subscriptions stream over WebSocket only; over HTTP they would run as a query and
+    fail inside (an "internal error" masked as such), so they are refused up front."""
+    headers = await gql.sign_up()
+    posted = await gql.post(ORDER_UPDATED, headers=headers)
+    assert posted.status_code == 400
+    assert "subscriptions are not allowed" in posted.text
+    fetched = await gql.http.get(
+        "/graphql",
+        params={"query": ORDER_UPDATED},
+        headers={**headers, "Accept": "application/json"},
+    )
+    assert fetched.status_code == 400
+    assert "subscriptions are not allowed" in fetched.text
