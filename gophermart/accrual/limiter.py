@@ -74,6 +74,11 @@ class RateLimiter:
         seconds from now, are this process's (``interval`` None: no limit is known, only a
         pause until ``start_in``)."""
         now = self._clock()
+        if interval is None and self._interval is not None and now < self._paused_until:
+            # An announced 429 that the shared pace did not show yet when these turns were
+            # booked: nothing is booked until it does.
+            self._booked_until = self._paused_until
+            return
         self._interval = interval
         if interval is None:
             self._paused_until = max(self._paused_until, now + start_in)

@@ -99,3 +99,14 @@ async def test_a_pause_cancels_the_turns_booked_before_it() -> None:
     assert not limiter.pause(retry_after=0.2, limit_per_minute=1200)  # the same one again
     assert not await limiter.acquire()  # the rest of the booking fell inside the pause
     assert limiter.next_turn_in() == pytest.approx(0.2, abs=0.02)
+
+
+async def test_a_booking_that_missed_an_announced_pause_books_nothing() -> None:
+    """Another instance's 429 arrived (announced) before the shared pace showed it: the
+    unlimited booking made meanwhile must not undo the pause and pace just learned."""
+    limiter = RateLimiter()
+    limiter.pause_announced(0.3, 600)
+    limiter.book(start_in=0.0, interval=None, count=5)
+    assert limiter.interval == pytest.approx(0.1 * PACE_MARGIN)
+    assert not await limiter.acquire()
+    assert limiter.next_turn_in() == pytest.approx(0.3, abs=0.02)
