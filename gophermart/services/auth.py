@@ -174,7 +174,7 @@ def validate_credentials(login: str, password: str) -> None:
 
 async def load_or_create_secret(*, db: Database) -> str:
     """The token secret shared by every instance on this database, generated on first use."""
-    async with db.transaction() as conn:
+    async with db.lean_transaction() as conn:
         return await settings_store.get_or_create(
             conn, key=SECRET_SETTING_KEY, value=os.urandom(48).hex()
         )

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from gophermart.models.enums import LoyaltyStatus, OrderStatus
 from gophermart.models.types import uuid7
 from gophermart.store import tables
+from gophermart.store.dialect import insert
 from gophermart.store.lean import LeanConnection, LeanStatement
 
 _o = tables.order
@@ -29,7 +30,7 @@ class SettledOrder:
 
 def _record_answer(dialect_name: str) -> postgresql.Insert | sqlite.Insert:
     order_id = select(_o.c.id).where(_o.c.number == bindparam("number")).scalar_subquery()
-    statement = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(_bc)
+    statement = insert(dialect_name, _bc)
     statement = statement.values(
         id=bindparam("id"),
         order_id=order_id,

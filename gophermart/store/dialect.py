@@ -7,8 +7,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-def insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that supports ``on_conflict_do_nothing`` on the connection's backend."""
-    if conn.dialect.name == "postgresql":
+def insert(on: AsyncConnection | str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that supports ``on_conflict_do_*`` for a connection's backend, or for a
+    dialect name (as ``LeanStatement`` builders receive it)."""
+    name = on if isinstance(on, str) else on.dialect.name
+    if name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)

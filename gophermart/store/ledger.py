@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Integer, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from gophermart.models.enums import TransactionType
 from gophermart.models.types import uuid7
@@ -24,6 +23,7 @@ from gophermart.services.records import (
     WithdrawalRecord,
 )
 from gophermart.store import tables
+from gophermart.store.dialect import insert
 from gophermart.store.lean import (
     LeanConnection,
     LeanShapes,
@@ -46,10 +46,6 @@ class LedgerEntry:
     created_at: datetime
 
 
-def _insert(dialect_name: str) -> postgresql.Insert | sqlite.Insert:
-    return (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(_tx)
-
-
 _GET_BALANCE = LeanStatement(
     select(_acc.c.balance, _acc.c.withdrawn).where(_acc.c.id == bindparam("account_id"))
 )
@@ -68,7 +64,7 @@ _CREDIT = LeanStatement(
 )
 _INSERT_ENTRY = LeanStatement(
     lambda dialect_name: (
-        _insert(dialect_name)
+        insert(dialect_name, _tx)
         .values(
             id=bindparam("id"),
             loyalty_account_id=bindparam("account_id"),

@@ -9,12 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from gophermart.models.enums import OrderStatus
 from gophermart.models.types import uuid7
 from gophermart.services.records import OrderFilter, OrderRecord, PageEntry, PageKey
 from gophermart.store import tables
+from gophermart.store.dialect import insert
 from gophermart.store.lean import (
     LeanConnection,
     LeanShapes,
@@ -38,7 +38,7 @@ def _record(row: Sequence[Any]) -> OrderRecord:
 
 _INSERT_ORDER = LeanStatement(
     lambda dialect_name: (
-        (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(_o)
+        insert(dialect_name, _o)
         .values(
             id=bindparam("id"),
             number=bindparam("number"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gophermart.store import tables
 from gophermart.store.dialect import insert
@@ -13,17 +12,8 @@ from gophermart.store.lean import LeanConnection, LeanStatement
 _s = tables.app_setting
 
 
-async def get_or_create(conn: AsyncConnection, *, key: str, value: str) -> str:
-    """Store ``value`` under ``key`` unless a value is there already; return the stored one."""
-    await conn.execute(
-        insert(conn, _s).values(key=key, value=value).on_conflict_do_nothing(index_elements=["key"])
-    )
-    stored: str = (await conn.execute(select(_s.c.value).where(_s.c.key == key))).scalar_one()
-    return stored
-
-
 def _insert_if_missing(dialect_name: str) -> postgresql.Insert | sqlite.Insert:
-    statement = postgresql.insert(_s) if dialect_name == "postgresql" else sqlite.insert(_s)
+    statement = insert(dialect_name, _s)
     return statement.values(key=bindparam("key"), value=bindparam("value")).on_conflict_do_nothing(
         index_elements=["key"]
     )
@@ -42,6 +32,14 @@ _WRITE = LeanStatement(
 async def read(conn: LeanConnection, *, key: str) -> str | None:
     row = await conn.fetchrow(_READ, key=key)
     return None if row is None else str(row[0])
+
+
+async def get_or_create(conn: LeanConnection, *, key: str, value: str) -> str:
+    """Store ``value`` under ``key`` unless a value is there already; return the stored one."""
+    await conn.execute(_INSERT_IF_MISSING, key=key, value=value)
+    stored = await read(conn, key=key)
+    assert stored is not None
+    return stored
 
 
 async def lock(conn: LeanConnection, *, key: str, default: str) -> str:
